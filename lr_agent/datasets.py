@@ -1,0 +1,130 @@
+"""Data sets that ship inside installed packages or are generated, loaded once per process.
+
+Each loader returns a :class:`Dataset` of numpy arrays. Nothing is downloaded:
+the scikit-learn data sets used here are bundled with scikit-learn, the others
+are generated from a fixed seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lr_agent.errors import UnknownNameError
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+IMAGE_SHAPES = {"digits": (1, 8, 8)}
+"""Bundled data sets whose rows are flattened images: (channels, height, width)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features ``x`` (samples × features, float32) and targets ``y``.
+
+    ``y`` holds integer class labels for classification and floats for
+    regression. ``image_shape`` is set where each row is a flattened image
+    (channels, height, width), which the CNN model needs.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    image_shape: tuple[int, int, int] | None = None
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of classes, or 1 for regression."""
+        return int(self.y.max()) + 1 if self.task == CLASSIFICATION else 1
+
+
+def _sklearn(name: str) -> Dataset:
+    from sklearn import datasets
+
+    loader = getattr(datasets, f"load_{name}")
+    bunch = loader()
+    task = REGRESSION if name == "diabetes" else CLASSIFICATION
+    return Dataset(bunch.data.astype(np.float32), bunch.target, task, IMAGE_SHAPES.get(name))
+
+
+def _moons() -> Dataset:
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=2000, noise=0.25, random_state=0)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+def _friedman() -> Dataset:
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=2000, n_features=10, noise=1.0, random_state=0)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
+def _blobs() -> Dataset:
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=12, n_classes=5, n_clusters_per_class=2,
+        class_sep=0.8, random_state=0,
+    )
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+BUILTIN: dict[str, Callable[[], Dataset]] = {
+    "digits": functools.partial(_sklearn, "digits"),
+    "wine": functools.partial(_sklearn, "wine"),
+    "breast_cancer": functools.partial(_sklearn, "breast_cancer"),
+    "iris": functools.partial(_sklearn, "iris"),
+    "diabetes": functools.partial(_sklearn, "diabetes"),
+    "moons": _moons,
+    "friedman": _friedman,
+    "synthetic_classes": _blobs,
+}
+"""Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
+
+
+def import_callable(path: str) -> Callable:
+    """Import ``"package.module:function"`` and return the function.
+
+    Raises:
+        ValueError: the string is not ``module:function``, or either part does not import.
+    """
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'module:function', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import module {module_name!r} ({exc})") from exc
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(target):
+        raise ValueError(f"{path!r} is not callable")
+    return target
+
+
+@functools.cache
+def load(source: str, task: str | None = None) -> Dataset:
+    """Load a data set by builtin name or ``module:function``, once per process.
+
+    A user's function takes no argument and returns ``(x, y)`` arrays; ``task``
+    (``"classification"`` or ``"regression"``) must then be given.
+    """
+    if source in BUILTIN:
+        return BUILTIN[source]()
+    if ":" not in source:
+        raise UnknownNameError("data set", source, list(BUILTIN) + ["module:function"])
+    x, y = import_callable(source)()
+    if task not in TASKS:
+        raise ValueError(f"data set {source!r}: task must be one of {TASKS}, got {task!r}")
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    y = np.asarray(y, dtype=np.int64 if task == CLASSIFICATION else np.float32)
+    return Dataset(x, y, task)

@@ -1,0 +1,209 @@
+"""``TrainingRunEnv``: one neural-network training run as a Gymnasium environment.
+
+Each step trains one epoch (or ``steps_per_action`` optimizer steps) at the LR
+the action picks, then evaluates on the validation split.
+
+**Actions.** ``action_mode="discrete"``: an index into ``multipliers`` (the LR
+is multiplied by that factor; 1.0 keeps it). ``action_mode="continuous"``: one
+number ``a`` in ``[-1, 1]``, the LR is multiplied by ``10 ** (a * max_log10_step)``.
+The LR is then clipped to the run's ``lr_bounds``; every param group moves by the
+same factor, so their ratios stay.
+
+**Observation.** The task-agnostic features of :mod:`lr_agent.observation`.
+
+**Reward.** ``ln(previous val loss / val loss)`` each step, starting from the
+validation loss of the untrained model. Undiscounted, the episode's return is
+``ln(initial val loss / final val loss)``: the quality the run *ends* with, not
+the sum of greedy drops (a step that raises the loss is paid back only if a later
+one more than recovers it). A non-finite loss ends the episode
+(``terminated=True``) with a reward that brings the return to
+``-divergence_penalty``, whatever came before.
+
+**Episode end.** ``truncated=True`` when the optimizer-step budget
+(``epochs × steps per epoch``) is spent.
+
+``info`` holds the raw figures: ``train_loss``, ``val_loss``, ``val_accuracy``
+(None for regression), ``lr``, ``epoch`` (epochs done, fractional when chunks are
+smaller than an epoch), ``step`` (optimizer steps done) and ``diverged``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lr_agent.observation import CLIP, FEATURES, ObservationTracker
+from lr_agent.specs import WorkloadSpec, get_spec
+from lr_agent.workloads import SupervisedWorkload, Workload
+
+DEFAULT_MULTIPLIERS = (0.1, 0.5, 0.8, 1.0, 1.25, 2.0, 10.0)
+"""The discrete action set: factors applied to the LR."""
+
+WorkloadFactory = Callable[[np.random.Generator], Workload]
+"""Builds a fresh :class:`~lr_agent.workloads.Workload` from the env's seeded generator."""
+
+
+class TrainingRunEnv(gym.Env):
+    """A training run whose LR an agent sets, one chunk of training per step.
+
+    Args:
+        workload: a catalogue name (``"digits-mlp"``), a path to a spec file, a
+            :class:`~lr_agent.specs.WorkloadSpec`, or a function that builds a
+            :class:`~lr_agent.workloads.Workload` from a numpy ``Generator``.
+        action_mode: ``"discrete"`` (multipliers) or ``"continuous"`` (log-scale factor).
+        multipliers: the discrete action set; must contain 1.0.
+        max_log10_step: decades the LR may move per step in continuous mode.
+        divergence_penalty: the episode return of a run whose loss became non-finite.
+        device: where the run trains (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
+            ``reset(options=...)`` can fix them for one episode.
+
+    Example:
+        >>> import gymnasium as gym, lr_agent
+        >>> env = gym.make("lr_agent/wine-mlp-v0", epochs=3)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(3)  # x1.0: keep the LR
+        >>> sorted(info)[:3]
+        ['diverged', 'epoch', 'lr']
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        workload: str | WorkloadSpec | WorkloadFactory = "digits-mlp",
+        action_mode: str = "discrete",
+        multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+        max_log10_step: float = 1.0,
+        divergence_penalty: float = 5.0,
+        device: str | torch.device = "cpu",
+        **overrides: Any,
+    ) -> None:
+        if callable(workload) and not isinstance(workload, WorkloadSpec):
+            self.workload_spec, self.factory = None, workload
+        else:
+            self.workload_spec, self.factory = get_spec(workload), None
+        if action_mode == "discrete":
+            if 1.0 not in multipliers or any(m <= 0 for m in multipliers):
+                raise ValueError(f"multipliers must be positive and contain 1.0, got {tuple(multipliers)!r}")
+            self.action_space = gym.spaces.Discrete(len(multipliers))
+        elif action_mode == "continuous":
+            if max_log10_step <= 0:
+                raise ValueError(f"max_log10_step must be positive, got {max_log10_step!r}")
+            self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        else:
+            raise ValueError(f"action_mode must be 'discrete' or 'continuous', got {action_mode!r}")
+        self.observation_space = gym.spaces.Box(-CLIP, CLIP, (len(FEATURES),), np.float32)
+        self.action_mode = action_mode
+        self.multipliers = tuple(float(m) for m in multipliers)
+        self.max_log10_step = max_log10_step
+        self.divergence_penalty = divergence_penalty
+        self.device = device
+        self.overrides = overrides
+        self.workload: Workload | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start a fresh run drawn from the spec; ``options`` override drawn settings for this episode."""
+        super().reset(seed=seed)
+        if self.factory is not None:
+            self.config = None
+            self.workload = self.factory(self.np_random)
+        else:
+            self.config = self.workload_spec.sample(self.np_random, **{**self.overrides, **(options or {})})
+            run_seed = int(self.np_random.integers(2**31 - 1))
+            self.workload = SupervisedWorkload(self.config, run_seed, self.device)
+        workload = self.workload
+        groups = workload.optimizer.param_groups
+        self.initial_lr = float(groups[0]["lr"])
+        self.group_scales = [g["lr"] / self.initial_lr for g in groups]
+        chunk = getattr(self.config, "steps_per_action", 0) or workload.steps_per_epoch
+        self.steps_per_action = chunk
+        self.total_steps = workload.epochs * workload.steps_per_epoch
+        self.steps_done = 0
+        self.tracker = ObservationTracker(self.initial_lr, workload.lr_bounds)
+        self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss
+        info = {"lr": self.initial_lr, "epoch": 0.0, "step": 0, "val_loss": self.initial_val_loss}
+        if self.config is not None:
+            info["run"] = dataclasses.asdict(self.config)
+        return self.tracker.observation(), info
+
+    @property
+    def lr(self) -> float:
+        """The LR of the first param group now."""
+        return self.tracker.lr
+
+    def action_to_lr(self, action: Any) -> float:
+        """The LR an action asks for, before clipping to the bounds."""
+        if self.action_mode == "discrete":
+            return self.lr * self.multipliers[int(np.asarray(action).item())]
+        a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+        return self.lr * 10.0 ** (a * self.max_log10_step)
+
+    def step(self, action: Any):
+        """Apply the action's LR change, train one chunk, evaluate."""
+        return self.step_lr(self.action_to_lr(action))
+
+    def step_lr(self, lr: float):
+        """Train one chunk at an absolute LR (clipped to the bounds); how baseline schedules drive the env."""
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        low, high = self.workload.lr_bounds
+        lr = float(min(max(lr, low), high))
+        for group, scale in zip(self.workload.optimizer.param_groups, self.group_scales, strict=True):
+            group["lr"] = lr * scale
+        steps = min(self.steps_per_action, self.total_steps - self.steps_done)
+        train_loss = self.workload.train(steps)
+        self.steps_done += steps
+        evaluation = self.workload.evaluate()
+        val_loss = evaluation.loss
+        obs = self.tracker.update(lr, self.steps_done / self.total_steps, train_loss, val_loss)
+        diverged = not (math.isfinite(train_loss) and math.isfinite(val_loss))
+        floor = 1e-12
+        if diverged:
+            # Bring the return to -penalty: undo what was earned, then pay the penalty.
+            reward = math.log(max(self.previous_val_loss, floor) / max(self.initial_val_loss, floor))
+            reward -= self.divergence_penalty
+        else:
+            reward = math.log(max(self.previous_val_loss, floor) / max(val_loss, floor))
+            self.previous_val_loss = val_loss
+        info = {
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": evaluation.accuracy,
+            "lr": lr,
+            "epoch": self.steps_done / self.workload.steps_per_epoch,
+            "step": self.steps_done,
+            "diverged": diverged,
+        }
+        truncated = not diverged and self.steps_done >= self.total_steps
+        return obs, float(reward), diverged, truncated, info
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episode in progress: the run's state, the tracker, the counters and the env's RNG."""
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before state_dict()")
+        return {
+            "workload": self.workload.state_dict(),
+            "tracker": self.tracker.state_dict(),
+            "steps_done": self.steps_done,
+            "initial_val_loss": self.initial_val_loss,
+            "previous_val_loss": self.previous_val_loss,
+            "np_random": self.np_random.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume an episode saved by :meth:`state_dict`, after ``reset`` with the same seed."""
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset(seed=...) with the saved episode's seed first")
+        self.workload.load_state_dict(state["workload"])
+        self.tracker.load_state_dict(state["tracker"])
+        self.steps_done = state["steps_done"]
+        self.initial_val_loss = state["initial_val_loss"]
+        self.previous_val_loss = state["previous_val_loss"]
+        self.np_random.bit_generator.state = state["np_random"]
