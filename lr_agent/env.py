@@ -24,11 +24,13 @@ one more than recovers it). A non-finite loss ends the episode
 
 ``info`` holds the raw figures: ``train_loss``, ``val_loss``, ``val_accuracy``
 (None for regression), ``lr``, ``epoch`` (epochs done, fractional when chunks are
-smaller than an epoch), ``step`` (optimizer steps done) and ``diverged``.
+smaller than an epoch), ``step`` (optimizer steps done), ``probe_steps`` (optimizer steps spent in
+LR range tests, outside the budget) and ``diverged``.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
@@ -38,6 +40,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from lr_agent.schedules import lr_range_test
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
@@ -126,6 +129,7 @@ class TrainingRunEnv(gym.Env):
         self.steps_per_action = chunk
         self.total_steps = workload.epochs * workload.steps_per_epoch
         self.steps_done = 0
+        self.probe_steps = 0
         self.tracker = ObservationTracker(self.initial_lr, workload.lr_bounds)
         self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss
         info = {"lr": self.initial_lr, "epoch": 0.0, "step": 0, "val_loss": self.initial_val_loss}
@@ -179,10 +183,34 @@ class TrainingRunEnv(gym.Env):
             "lr": lr,
             "epoch": self.steps_done / self.workload.steps_per_epoch,
             "step": self.steps_done,
+            "probe_steps": self.probe_steps,
             "diverged": diverged,
         }
         truncated = not diverged and self.steps_done >= self.total_steps
         return obs, float(reward), diverged, truncated, info
+
+    def lr_range_test(self, num_steps: int = 100, fraction: float = 0.1) -> float:
+        """Run an LR range test from the current weights, restore them, and return the suggested LR.
+
+        The probe's optimizer steps are not charged to the episode's budget;
+        ``probe_steps`` counts them. See :func:`lr_agent.schedules.lr_range_test`.
+        """
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before lr_range_test()")
+        workload = self.workload
+        saved = copy.deepcopy(workload.state_dict())
+        groups = workload.optimizer.param_groups
+
+        def train_step(lr: float) -> float:
+            for group, scale in zip(groups, self.group_scales, strict=True):
+                group["lr"] = lr * scale
+            return workload.train(1)
+
+        low, high = workload.lr_bounds
+        result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction)
+        workload.load_state_dict(saved)
+        self.probe_steps += len(result.lrs)
+        return result.suggested_lr
 
     def state_dict(self) -> dict[str, Any]:
         """The episode in progress: the run's state, the tracker, the counters and the env's RNG."""

@@ -1,0 +1,140 @@
+"""The ``lr-agent`` command line. Each command's options are one dataclass, the same one Python code uses."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lr_agent.errors import LRAgentError
+
+
+def _opt(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class EnvsOptions:
+    """List the training-run environments of the catalogue."""
+
+
+@dataclass
+class BaselineOptions:
+    """Run one episode of an environment with a baseline LR schedule; print its epochs and plot them."""
+
+    env: str = _opt("digits-mlp", "environment: a catalogue name, a Gymnasium id or a spec file (.toml)")
+    schedule: str = _opt("cosine", "baseline schedule", choices_from="schedules")
+    lr: float | None = _opt(None, "initial LR (absolute); default: drawn from the spec's range")
+    seed: int = _opt(0, "seed of the episode: fixes the drawn run, the weights and the batch order")
+    epochs: int | None = _opt(None, "epoch budget; default: drawn from the spec's range")
+    out: Path = _opt(Path("runs"), "folder for the PNG plot and the CSV of the epochs")
+
+
+def _add_options(parser: argparse.ArgumentParser, options: type) -> None:
+    from lr_agent.schedules import SCHEDULES
+
+    for f in dataclasses.fields(options):
+        kwargs: dict[str, Any] = {"default": f.default, "help": f"{f.metadata['help']} (default: %(default)s)"}
+        kind = f.type if isinstance(f.type, type) else str(f.type)
+        if "float" in str(kind):
+            kwargs["type"] = float
+        elif "int" in str(kind):
+            kwargs["type"] = int
+        elif "Path" in str(kind):
+            kwargs["type"] = Path
+        if f.metadata.get("choices_from") == "schedules":
+            kwargs["choices"] = sorted(SCHEDULES)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+
+
+def run_envs(options: EnvsOptions) -> None:
+    """Print the catalogue as a table."""
+    from lr_agent.specs import catalogue
+
+    rows = [("id", "data", "model", "optimizer", "epochs", "initial lr")]
+    for spec in catalogue().values():
+        model = spec.fixed["model"]
+        width = spec.model_params.get("width")
+        rows.append(
+            (
+                spec.gym_id,
+                spec.fixed["source"],
+                f"{model} width {width.describe()}" if width else model,
+                spec.params["optimizer"].describe(),
+                spec.params["epochs"].describe(),
+                spec.params["lr"].describe(),
+            )
+        )
+    _print_table(rows)
+
+
+def run_baseline(options: BaselineOptions) -> None:
+    """Run the episode, print the table, write the plot and the CSV."""
+    import gymnasium as gym
+
+    from lr_agent.env import TrainingRunEnv
+    from lr_agent.episodes import run_episode
+    from lr_agent.plots import plot_episodes
+    from lr_agent.schedules import make_schedule
+
+    env = gym.wrappers.PassiveEnvChecker(TrainingRunEnv(options.env))
+    overrides = {k: v for k, v in (("lr", options.lr), ("epochs", options.epochs)) if v is not None}
+    result = run_episode(env, make_schedule(options.schedule), seed=options.seed, options=overrides, progress=True)
+    name = env.unwrapped.workload_spec.name
+    rows = [("epoch", "lr", "train loss", "val loss", "val acc")]
+    for r in result.records:
+        acc = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.3f}"
+        rows.append((f"{r['epoch']:g}", f"{r['lr']:.3g}", f"{r['train_loss']:.4g}", f"{r['val_loss']:.4g}", acc))
+    run = result.run or {}
+    print(f"{name}: {options.schedule} from lr {run.get('lr', float('nan')):.3g}, seed {options.seed}, "
+          f"{run.get('optimizer')}, {run.get('model')} {run.get('model_params')}, batch {run.get('batch_size')}")
+    _print_table(rows)
+    status = "diverged" if result.diverged else f"final val loss {result.final['val_loss']:.4g}"
+    print(f"{status}; return {result.total_reward:.3f}")
+    stem = options.out / f"{name}-{options.schedule}-seed{options.seed}"
+    plot = plot_episodes([result], stem.with_suffix(".png"), title=f"{name}: {options.schedule}")
+    with stem.with_suffix(".csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(result.records[0]))
+        writer.writeheader()
+        writer.writerows(result.records)
+    print(f"wrote {plot} and {stem.with_suffix('.csv')}")
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+COMMANDS = {
+    "envs": (EnvsOptions, run_envs),
+    "baseline": (BaselineOptions, run_baseline),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lr-agent`` console script."""
+    parser = argparse.ArgumentParser(prog="lr-agent", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (options, _) in COMMANDS.items():
+        doc = (options.__doc__ or "").strip()
+        _add_options(sub.add_parser(name, help=doc, description=doc), options)
+    args = vars(parser.parse_args(argv))
+    options, command = COMMANDS[args.pop("command")]
+    try:
+        command(options(**args))
+    except LRAgentError as exc:
+        print(f"lr-agent: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Baseline LR schedules: each runs as a policy on the env and as an ordinary torch scheduler.
+
+A :class:`Schedule` gives the LR as a *factor on the initial LR* for period
+``t`` of ``horizon`` (a period is an epoch, or an env step). The one hook is
+:meth:`Schedule.factor`; :class:`ScheduleLR` turns any schedule into a
+``torch.optim.lr_scheduler.LRScheduler``, and :func:`lr_agent.episodes.run_episode`
+drives a :class:`~lr_agent.env.TrainingRunEnv` with it, so a baseline and a
+controller are compared on identical runs.
+
+Example (cosine over 4 epochs from LR 0.1)::
+
+    >>> import torch
+    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    >>> sched = ScheduleLR(opt, Cosine(), total_epochs=4)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     lrs.append(round(sched.get_last_lr()[0], 4)); opt.step(); sched.step()
+    >>> lrs
+    [0.1, 0.0854, 0.05, 0.0146]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from lr_agent.errors import UnknownNameError
+
+Probe = Callable[[], float]
+"""Runs an LR range test on the job and returns the LR it suggests (absolute)."""
+
+
+class Schedule:
+    """An LR schedule: the factor on the initial LR for each period ``t`` (0-based) of ``horizon``.
+
+    Subclasses implement :meth:`factor`; schedules that react to the run
+    override :meth:`observe`, and those that need a probe set ``needs_probe``.
+    """
+
+    name: ClassVar[str] = ""
+    needs_probe: ClassVar[bool] = False
+
+    def start(self, horizon: int, initial_lr: float, probe: Probe | None = None) -> None:
+        """Begin a run of ``horizon`` periods from ``initial_lr`` (absolute)."""
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon!r}")
+        if self.needs_probe and probe is None:
+            raise ValueError(f"the {self.name!r} schedule needs a probe (an LR range test) to start")
+        self.horizon = horizon
+        self.initial_lr = initial_lr
+
+    def observe(self, val_loss: float) -> None:
+        """Take the validation loss at the end of a period (ignored by fixed schedules)."""
+
+    def factor(self, t: int) -> float:
+        """The LR of period ``t`` divided by the initial LR."""
+        raise NotImplementedError  # the one hook each schedule implements
+
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's numbers: its settings and what it has seen."""
+        return dict(vars(self))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
+        vars(self).update(state)
+
+
+def _cosine(t: int, horizon: int, final: float = 0.0) -> float:
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t / horizon))
+
+
+class Constant(Schedule):
+    """The initial LR throughout: 1, 1, 1, ..."""
+
+    name = "constant"
+
+    def factor(self, t: int) -> float:
+        return 1.0
+
+
+@dataclass
+class Step(Schedule):
+    """Multiply by ``gamma`` every ``every`` periods (default: a third of the horizon).
+
+    ``Step(gamma=0.1, every=2)`` over 6 periods: 1, 1, 0.1, 0.1, 0.01, 0.01.
+    """
+
+    name = "step"
+    gamma: float = 0.1
+    every: int | None = None
+
+    def factor(self, t: int) -> float:
+        every = self.every or max(1, math.ceil(self.horizon / 3))
+        return self.gamma ** (t // every)
+
+
+@dataclass
+class Exponential(Schedule):
+    """Multiply by ``gamma`` each period; by default ``gamma`` reaches ``final`` in the last period.
+
+    ``Exponential(final=0.01)`` over 3 periods: 1, 0.1, 0.01.
+    """
+
+    name = "exponential"
+    gamma: float | None = None
+    final: float = 0.01
+
+    def factor(self, t: int) -> float:
+        gamma = self.gamma or self.final ** (1 / max(self.horizon - 1, 1))
+        return gamma**t
+
+
+@dataclass
+class Cosine(Schedule):
+    """Cosine annealing over the horizon, as ``CosineAnnealingLR(T_max=horizon, eta_min=final × lr)``.
+
+    Over 4 periods: 1, 0.854, 0.5, 0.146.
+    """
+
+    name = "cosine"
+    final: float = 0.0
+
+    def factor(self, t: int) -> float:
+        return _cosine(t, self.horizon, self.final)
+
+
+@dataclass
+class WarmupCosine(Schedule):
+    """Linear warm-up over the first ``warmup`` fraction of the horizon, then cosine.
+
+    Over 10 periods with ``warmup=0.2``: 0.5, 1, then cosine over the last 8 (1, 0.962, ...).
+    """
+
+    name = "warmup-cosine"
+    warmup: float = 0.1
+    final: float = 0.0
+
+    def factor(self, t: int) -> float:
+        periods = max(1, round(self.warmup * self.horizon))
+        if t < periods:
+            return (t + 1) / periods
+        return _cosine(t - periods, max(1, self.horizon - periods), self.final)
+
+
+@dataclass
+class ReduceOnPlateau(Schedule):
+    """Multiply by ``gamma`` when the validation loss has not improved by ``threshold`` (relative)
+    for ``patience`` periods, like ``torch.optim.lr_scheduler.ReduceLROnPlateau``.
+    """
+
+    name = "plateau"
+    gamma: float = 0.5
+    patience: int = 2
+    threshold: float = 1e-3
+
+    def start(self, horizon: int, initial_lr: float, probe: Probe | None = None) -> None:
+        super().start(horizon, initial_lr, probe)
+        self.scale, self.best, self.bad_periods = 1.0, math.inf, 0
+
+    def observe(self, val_loss: float) -> None:
+        if val_loss < self.best * (1 - self.threshold):
+            self.best, self.bad_periods = val_loss, 0
+            return
+        self.bad_periods += 1
+        if self.bad_periods > self.patience or not math.isfinite(val_loss):
+            self.scale *= self.gamma
+            self.bad_periods = 0
+
+    def factor(self, t: int) -> float:
+        return self.scale
+
+
+@dataclass
+class RangeTestCosine(Schedule):
+    """The zero-tuning recipe: an LR range test from the initial weights, then cosine from the LR it found.
+
+    The probe (see :func:`lr_range_test`) raises the LR exponentially over a
+    short run, restores the weights, and suggests ``fraction`` × the LR at the
+    smoothed loss minimum. The given initial LR is ignored.
+    """
+
+    name = "range-test-cosine"
+    needs_probe: ClassVar[bool] = True
+    final: float = 0.0
+
+    def start(self, horizon: int, initial_lr: float, probe: Probe | None = None) -> None:
+        super().start(horizon, initial_lr, probe)
+        self.found_lr = float(probe())
+
+    def factor(self, t: int) -> float:
+        return self.found_lr / self.initial_lr * _cosine(t, self.horizon, self.final)
+
+
+@dataclass(frozen=True)
+class RangeTestResult:
+    """What an LR range test saw: the LRs tried, their smoothed losses, and the LR it suggests."""
+
+    lrs: list[float]
+    losses: list[float]
+    best_lr: float
+    suggested_lr: float
+
+
+def lr_range_test(
+    train_step: Callable[[float], float],
+    lr_min: float = 1e-6,
+    lr_max: float = 1.0,
+    num_steps: int = 100,
+    fraction: float = 0.1,
+    smoothing: float = 0.1,
+    stop_factor: float = 4.0,
+) -> RangeTestResult:
+    """Raise the LR exponentially from ``lr_min`` to ``lr_max``, one optimizer step each.
+
+    ``train_step(lr)`` runs one optimizer step at ``lr`` and returns its loss;
+    the caller restores the weights afterwards. The test stops early once the
+    smoothed loss exceeds ``stop_factor`` × its minimum or turns non-finite.
+    Suggests ``fraction`` × the LR at the smoothed loss minimum.
+    """
+    if not 0 < lr_min < lr_max:
+        raise ValueError(f"need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
+    if num_steps < 2:
+        raise ValueError(f"num_steps must be at least 2, got {num_steps!r}")
+    ratio = (lr_max / lr_min) ** (1 / (num_steps - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    smoothed = None
+    for i in range(num_steps):
+        lr = lr_min * ratio**i
+        loss = train_step(lr)
+        if not math.isfinite(loss):
+            break
+        smoothed = loss if smoothed is None else smoothing * loss + (1 - smoothing) * smoothed
+        lrs.append(lr)
+        losses.append(smoothed)
+        if smoothed > stop_factor * min(losses):
+            break
+    if not losses:
+        return RangeTestResult([], [], lr_min, lr_min)
+    best = lrs[losses.index(min(losses))]
+    return RangeTestResult(lrs, losses, best, max(lr_min, best * fraction))
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    cls.name: cls for cls in (Constant, Step, Exponential, Cosine, WarmupCosine, ReduceOnPlateau, RangeTestCosine)
+}
+"""Every baseline schedule, by the name the CLI and configs use."""
+
+
+def make_schedule(name: str, **kwargs: Any) -> Schedule:
+    """A schedule by name (``"cosine"``), with its settings as keyword arguments."""
+    if name not in SCHEDULES:
+        raise UnknownNameError("schedule", name, list(SCHEDULES))
+    return SCHEDULES[name](**kwargs)
+
+
+class ScheduleLR(torch.optim.lr_scheduler.LRScheduler):
+    """Any :class:`Schedule` as a torch LR scheduler; call ``step(val_loss=...)`` once per epoch.
+
+    Every param group keeps its own base LR, multiplied by the schedule's
+    factor. ``probe`` is needed by :class:`RangeTestCosine` only.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        total_epochs: int,
+        probe: Probe | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        self.schedule = schedule
+        schedule.start(total_epochs, optimizer.param_groups[0]["lr"], probe)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t = min(max(self.last_epoch, 0), self.schedule.horizon - 1)
+        factor = self.schedule.factor(t)
+        return [base * factor for base in self.base_lrs]
+
+    def step(self, val_loss: float | None = None) -> None:  # type: ignore[override]
+        """End an epoch: pass its validation loss (needed by ``plateau``), move to the next LR."""
+        if val_loss is not None:
+            self.schedule.observe(float(val_loss))
+        super().step()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in vars(self).items() if k not in ("optimizer", "schedule")}
+        state["schedule"] = self.schedule.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        self.schedule.load_state_dict(state.pop("schedule"))
+        vars(self).update(state)
