@@ -91,8 +91,10 @@ def run_baseline(options: BaselineOptions) -> None:
         acc = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.3f}"
         rows.append((f"{r['epoch']:g}", f"{r['lr']:.3g}", f"{r['train_loss']:.4g}", f"{r['val_loss']:.4g}", acc))
     run = result.run or {}
-    print(f"{name}: {options.schedule} from lr {run.get('lr', float('nan')):.3g}, seed {options.seed}, "
-          f"{run.get('optimizer')}, {run.get('model')} {run.get('model_params')}, batch {run.get('batch_size')}")
+    print(
+        f"{name}: {options.schedule} from lr {run.get('lr', float('nan')):.3g}, seed {options.seed}, "
+        f"{run.get('optimizer')}, {run.get('model')} {run.get('model_params')}, batch {run.get('batch_size')}"
+    )
     _print_table(rows)
     status = "diverged" if result.diverged else f"final val loss {result.final['val_loss']:.4g}"
     print(f"{status}; return {result.total_reward:.3f}")

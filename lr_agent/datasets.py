@@ -70,8 +70,13 @@ def _blobs() -> Dataset:
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=3000, n_features=20, n_informative=12, n_classes=5, n_clusters_per_class=2,
-        class_sep=0.8, random_state=0,
+        n_samples=3000,
+        n_features=20,
+        n_informative=12,
+        n_classes=5,
+        n_clusters_per_class=2,
+        class_sep=0.8,
+        random_state=0,
     )
     return Dataset(x.astype(np.float32), y, CLASSIFICATION)
 
@@ -121,7 +126,7 @@ def load(source: str, task: str | None = None) -> Dataset:
     if source in BUILTIN:
         return BUILTIN[source]()
     if ":" not in source:
-        raise UnknownNameError("data set", source, list(BUILTIN) + ["module:function"])
+        raise UnknownNameError("data set", source, [*list(BUILTIN), "module:function"])
     x, y = import_callable(source)()
     if task not in TASKS:
         raise ValueError(f"data set {source!r}: task must be one of {TASKS}, got {task!r}")

@@ -34,14 +34,14 @@ import copy
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from lr_agent.schedules import lr_range_test
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
+from lr_agent.schedules import lr_range_test
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
 
@@ -76,7 +76,7 @@ class TrainingRunEnv(gym.Env):
         ['diverged', 'epoch', 'lr']
     """
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(
         self,
@@ -151,6 +151,8 @@ class TrainingRunEnv(gym.Env):
 
     def step(self, action: Any):
         """Apply the action's LR change, train one chunk, evaluate."""
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
         return self.step_lr(self.action_to_lr(action))
 
     def step_lr(self, lr: float):
@@ -213,11 +215,11 @@ class TrainingRunEnv(gym.Env):
         return result.suggested_lr
 
     def state_dict(self) -> dict[str, Any]:
-        """The episode in progress: the run's state, the tracker, the counters and the env's RNG."""
+        """A snapshot of the episode in progress: the run, the tracker, the counters and the env's RNG."""
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before state_dict()")
         return {
-            "workload": self.workload.state_dict(),
+            "workload": copy.deepcopy(self.workload.state_dict()),
             "tracker": self.tracker.state_dict(),
             "steps_done": self.steps_done,
             "initial_val_loss": self.initial_val_loss,

@@ -16,9 +16,7 @@ def mlp(input_dim: int, num_outputs: int, width: int = 64, depth: int = 2) -> nn
     return nn.Sequential(*layers)
 
 
-def cnn(
-    image_shape: tuple[int, int, int], num_outputs: int, width: int = 16, depth: int = 2
-) -> nn.Module:
+def cnn(image_shape: tuple[int, int, int], num_outputs: int, width: int = 16, depth: int = 2) -> nn.Module:
     """A small CNN: ``depth`` 3×3 conv blocks of ``width`` channels, global pooling, a linear head.
 
     Takes flattened images (as the data sets store them) and unflattens them to

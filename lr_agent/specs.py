@@ -79,7 +79,7 @@ class Param:
             return self.value
         if self.integer:
             if self.log:
-                return int(round(math.exp(rng.uniform(math.log(self.low), math.log(self.high)))))
+                return round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
             return int(rng.integers(int(self.low), int(self.high) + 1))
         if self.log:
             return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
@@ -322,15 +322,17 @@ class _Parser:
     def check_references(self, fixed: dict[str, Any], params: dict[str, Param]) -> None:
         source, kind = fixed["source"], fixed["model"]
         if ":" in source:
-            if fixed["task"] is None:
-                raise self.fail("[data] task", f"a custom source needs task = one of {datasets.TASKS}")
             try:
                 datasets.import_callable(source)
             except ValueError as exc:
                 raise self.fail("[data] source", str(exc)) from None
+            if fixed["task"] is None:
+                raise self.fail("[data] task", f"a custom source needs task = one of {datasets.TASKS}")
         elif source not in datasets.BUILTIN:
-            raise self.fail("[data] source", f"unknown data set {source!r}; valid: "
-                            f"{', '.join(datasets.BUILTIN)}, or 'module:function'")
+            raise self.fail(
+                "[data] source",
+                f"unknown data set {source!r}; valid: {', '.join(datasets.BUILTIN)}, or 'module:function'",
+            )
         elif fixed["task"] is not None:
             raise self.fail("[data] task", f"the bundled data set {source!r} sets its own task; remove it")
         if ":" in kind:
@@ -339,10 +341,14 @@ class _Parser:
             except ValueError as exc:
                 raise self.fail("[model] kind", str(exc)) from None
         elif kind not in models.KINDS:
-            raise self.fail("[model] kind", f"unknown model {kind!r}; valid: {', '.join(models.KINDS)}, "
-                            "or 'module:function'")
+            raise self.fail(
+                "[model] kind", f"unknown model {kind!r}; valid: {', '.join(models.KINDS)}, or 'module:function'"
+            )
         elif kind == "cnn" and source not in datasets.IMAGE_SHAPES:
-            raise self.fail("[model] kind", f"cnn needs an image data set ({', '.join(datasets.IMAGE_SHAPES)}); {source!r} is not one")
+            raise self.fail(
+                "[model] kind",
+                f"cnn needs an image data set ({', '.join(datasets.IMAGE_SHAPES)}); {source!r} is not one",
+            )
 
 
 def catalogue_dir() -> Path:

@@ -1,0 +1,198 @@
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import lr_agent
+from lr_agent import datasets
+from lr_agent.env import TrainingRunEnv
+from lr_agent.observation import FEATURES
+from lr_agent.workloads import Evaluation, SupervisedWorkload
+from tests.conftest import SEED
+
+IDS = lr_agent.register_envs()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("action_mode", ["discrete", "continuous"])
+def test_every_registered_id_passes_both_env_checkers(env_id, action_mode):
+    env = gym.make(env_id, action_mode=action_mode, epochs=3, subset=0.3)
+    gym_check_env(env.unwrapped)
+    sb3_check_env(env.unwrapped, warn=True)
+
+
+def rollout(env, seed, actions):
+    obs, _ = env.reset(seed=seed)
+    trajectory = [obs]
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        trajectory.append((obs, reward, info["train_loss"], info["val_loss"], info["lr"]))
+        if terminated or truncated:
+            break
+    return trajectory
+
+
+def test_same_seed_and_actions_give_the_same_trajectory_bit_for_bit():
+    env = gym.make("lr_agent/digits-mlp-v0", epochs=4)
+    actions = [5, 3, 0, 3]
+    first, second = rollout(env, SEED, actions), rollout(env, SEED, actions)
+    np.testing.assert_array_equal(first[0], second[0])
+    for a, b in zip(first[1:], second[1:], strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1:] == b[1:]
+    other = rollout(env, SEED + 1, actions)
+    assert other[1][1:] != first[1][1:]
+
+
+def test_step_trains_one_epoch_and_budget_truncates():
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=3, lr=0.01)
+    obs, info = env.reset(seed=SEED)
+    assert obs.shape == (len(FEATURES),) and info["epoch"] == 0
+    ends = []
+    for expected_epoch in (1, 2, 3):
+        obs, _reward, terminated, truncated, info = env.step(3)
+        ends.append((terminated, truncated))
+        assert info["epoch"] == expected_epoch
+        assert info["lr"] == pytest.approx(0.01)
+        assert 0 <= info["val_accuracy"] <= 1
+    assert ends == [(False, False), (False, False), (False, True)]
+
+
+def test_steps_per_action_splits_epochs_into_chunks():
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=2, batch_size=16, steps_per_action=3)
+    env.reset(seed=SEED)
+    inner = env.unwrapped
+    steps = inner.workload.steps_per_epoch
+    count, truncated, info = 0, False, {}
+    while not truncated:
+        _, _, _, truncated, info = env.step(3)
+        count += 1
+    assert info["step"] == 2 * steps
+    assert count == math.ceil(2 * steps / 3)
+
+
+def test_return_equals_log_improvement_of_final_validation_loss():
+    env = gym.make("lr_agent/digits-mlp-v0", epochs=4, lr=0.01)
+    _, info = env.reset(seed=SEED)
+    initial = info["val_loss"]
+    total, done = 0.0, False
+    while not done:
+        _, reward, terminated, truncated, info = env.step(4)
+        total += reward
+        done = terminated or truncated
+    assert total == pytest.approx(math.log(initial / info["val_loss"]), rel=1e-9)
+
+
+def test_actions_move_the_lr_by_their_factor_within_bounds():
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=5, lr=0.01, action_mode="continuous")
+    env.reset(seed=SEED)
+    lrs = [env.step(np.array([a], dtype=np.float32))[4]["lr"] for a in (1.0, -0.5, 0.0, 1.0, 1.0)]
+    assert lrs == pytest.approx([0.1, 0.1 * 10**-0.5, 0.1 * 10**-0.5, 10**-0.5, 1.0])
+
+
+def test_divergence_terminates_with_the_penalty_and_never_raises():
+    env = gym.make(
+        "lr_agent/diabetes-regression-v0", epochs=10, optimizer="sgd", lr=1.0, lr_bounds=(1e-6, 1e6), batch_size=16
+    )
+    obs, _ = env.reset(seed=SEED)
+    total, steps = 0.0, 0
+    while True:
+        obs, reward, terminated, truncated, info = env.step(6)  # x10 every epoch
+        total += reward
+        steps += 1
+        assert np.all(np.isfinite(obs))
+        if terminated or truncated:
+            break
+    assert terminated and not truncated and info["diverged"]
+    assert steps < 10
+    assert total == pytest.approx(-env.unwrapped.divergence_penalty)
+
+
+class ScaledLoss:
+    """A user's Workload: another workload whose losses are reported ×scale."""
+
+    def __init__(self, inner: SupervisedWorkload, scale: float):
+        self.inner, self.scale = inner, scale
+        self.optimizer, self.steps_per_epoch = inner.optimizer, inner.steps_per_epoch
+        self.epochs, self.lr_bounds = inner.epochs, inner.lr_bounds
+
+    def train(self, num_steps):
+        return self.inner.train(num_steps) * self.scale
+
+    def evaluate(self):
+        return Evaluation(self.inner.evaluate().loss * self.scale)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state):
+        self.inner.load_state_dict(state)
+
+
+def scaled_env(scale):
+    spec = lr_agent.get_spec("digits-mlp")
+
+    def factory(rng):
+        return ScaledLoss(SupervisedWorkload(spec.sample(rng, epochs=4, lr=0.01), seed=SEED), scale)
+
+    return TrainingRunEnv(factory)
+
+
+def test_observation_and_reward_are_unchanged_when_losses_are_multiplied_by_ten():
+    plain, scaled = rollout(scaled_env(1.0), SEED, [5, 3, 1, 3]), rollout(scaled_env(10.0), SEED, [5, 3, 1, 3])
+    assert isinstance(scaled_env(1.0).factory(np.random.default_rng(0)), lr_agent.Workload)
+    for a, b in zip(plain[1:], scaled[1:], strict=True):
+        np.testing.assert_allclose(a[0], b[0], atol=1e-5)
+        assert a[1] == pytest.approx(b[1], abs=1e-6)
+        assert b[3] == pytest.approx(10 * a[3], rel=1e-6)
+
+
+def test_param_groups_keep_their_ratios():
+    spec = lr_agent.get_spec("wine-mlp")
+
+    def factory(rng):
+        run = SupervisedWorkload(spec.sample(rng, epochs=2, lr=0.01), seed=SEED)
+        params = list(run.model.parameters())
+        run.optimizer = torch.optim.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.001}], lr=0.01)
+        return run
+
+    env = TrainingRunEnv(factory)
+    env.reset(seed=SEED)
+    env.step(5)  # x2
+    assert [g["lr"] for g in env.workload.optimizer.param_groups] == pytest.approx([0.02, 0.002])
+
+
+def test_data_sets_load_once_per_process():
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=1)
+    env.reset(seed=SEED)
+    misses = datasets.load.cache_info().misses
+    for seed in range(3):
+        env.reset(seed=seed)
+    assert datasets.load.cache_info().misses == misses
+
+
+def test_state_dict_resumes_an_episode_exactly():
+    env = TrainingRunEnv("wine-mlp", epochs=6, lr=0.01)
+    env.reset(seed=SEED)
+    env.step(5)
+    saved = env.state_dict()
+    first = [env.step(a)[:2] for a in (1, 3, 4)]
+    env.reset(seed=SEED)
+    env.load_state_dict(saved)
+    again = [env.step(a)[:2] for a in (1, 3, 4)]
+    for (oa, ra), (ob, rb) in zip(first, again, strict=True):
+        np.testing.assert_array_equal(oa, ob)
+        assert ra == rb
+
+
+def test_bad_arguments_are_refused_with_the_value():
+    with pytest.raises(ValueError, match="action_mode must be 'discrete' or 'continuous', got 'box'"):
+        TrainingRunEnv("wine-mlp", action_mode="box")
+    with pytest.raises(ValueError, match="contain 1.0"):
+        TrainingRunEnv("wine-mlp", multipliers=(0.5, 2.0))
+    with pytest.raises(gym.error.ResetNeeded):
+        TrainingRunEnv("wine-mlp").step(0)

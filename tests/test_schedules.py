@@ -1,0 +1,137 @@
+import math
+
+import gymnasium as gym
+import pytest
+import torch
+
+from lr_agent.episodes import run_episode
+from lr_agent.errors import UnknownNameError
+from lr_agent.schedules import (
+    SCHEDULES,
+    Constant,
+    Cosine,
+    Exponential,
+    RangeTestCosine,
+    ReduceOnPlateau,
+    ScheduleLR,
+    Step,
+    WarmupCosine,
+    lr_range_test,
+    make_schedule,
+)
+from tests.conftest import SEED
+
+
+def torch_lrs(schedule, epochs, lr=0.1, val_losses=None, probe=None):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    sched = ScheduleLR(opt, schedule, total_epochs=epochs, probe=probe)
+    lrs = []
+    for epoch in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step(val_loss=None if val_losses is None else val_losses[epoch])
+    return lrs
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        (Constant(), [0.1] * 4),
+        (Step(gamma=0.1, every=2), [0.1, 0.1, 0.01, 0.01]),
+        (Exponential(final=0.01), [0.1, 0.1 * 0.01 ** (1 / 3), 0.1 * 0.01 ** (2 / 3), 0.001]),
+        (Cosine(), [0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2, 0.05, 0.1 * (1 + math.cos(3 * math.pi / 4)) / 2]),
+        (WarmupCosine(warmup=0.5), [0.05, 0.1, 0.1, 0.05]),
+    ],
+)
+def test_torch_scheduler_gives_the_documented_lr_sequence(schedule, expected):
+    assert torch_lrs(schedule, 4) == pytest.approx(expected)
+
+
+def test_cosine_matches_torch_cosine_annealing():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7)
+    expected = []
+    for _ in range(7):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        reference.step()
+    assert torch_lrs(Cosine(), 7) == pytest.approx(expected)
+
+
+def test_plateau_halves_after_patience_bad_epochs():
+    losses = [1.0, 0.9, 0.95, 0.95, 0.95, 0.8, 0.85]
+    assert torch_lrs(ReduceOnPlateau(gamma=0.5, patience=2), 7, val_losses=losses) == pytest.approx(
+        [0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
+    )
+
+
+def test_several_param_groups_keep_their_ratios():
+    a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.01}], lr=0.1)
+    sched = ScheduleLR(opt, Step(gamma=0.5, every=1), total_epochs=3)
+    opt.step()
+    sched.step()
+    assert sched.get_last_lr() == pytest.approx([0.05, 0.005])
+
+
+def test_scheduler_state_dict_round_trips_through_torch_save_weights_only(tmp_path):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = ScheduleLR(opt, ReduceOnPlateau(patience=0), total_epochs=10)
+    for loss in (1.0, 1.0, 1.0):
+        opt.step()
+        sched.step(val_loss=loss)
+    torch.save(sched.state_dict(), tmp_path / "s.pt")
+    opt2 = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    restored = ScheduleLR(opt2, ReduceOnPlateau(patience=0), total_epochs=10)
+    restored.load_state_dict(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert restored.schedule.scale == sched.schedule.scale == 0.25
+    assert restored.last_epoch == sched.last_epoch
+
+
+def test_lr_range_test_finds_the_edge_of_stability_of_a_quadratic():
+    # Gradient descent on f(w) = w^2 / 2 diverges above lr = 2; the loss is lowest near lr = 1.
+    w = torch.tensor([5.0])
+
+    def train_step(lr):
+        w.sub_(lr * w)
+        return float(0.5 * w.item() ** 2)
+
+    result = lr_range_test(train_step, 1e-4, 10.0, num_steps=60, smoothing=1.0)
+    assert 0.5 < result.best_lr < 2.1
+    assert result.suggested_lr == pytest.approx(result.best_lr * 0.1)
+    assert result.lrs == sorted(result.lrs)
+
+
+def test_range_test_cosine_needs_a_probe():
+    with pytest.raises(ValueError, match="needs a probe"):
+        torch_lrs(RangeTestCosine(), 3)
+    assert torch_lrs(RangeTestCosine(), 2, probe=lambda: 0.03) == pytest.approx([0.03, 0.015])
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_schedule_runs_as_a_policy_on_the_env_with_its_own_lrs(name):
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=4, lr=0.01)
+    schedule = make_schedule(name)
+    result = run_episode(env, schedule, seed=SEED)
+    assert len(result.records) == 4
+    lrs = [r["lr"] for r in result.records]
+    if name == "range-test-cosine":
+        assert result.final["probe_steps"] > 0
+        assert lrs[0] == pytest.approx(schedule.found_lr)
+    else:
+        replay = torch_lrs(make_schedule(name), 4, lr=0.01, val_losses=[r["val_loss"] for r in result.records])
+        assert lrs == pytest.approx(replay)
+
+
+def test_range_test_restores_the_weights():
+    env = gym.make("lr_agent/wine-mlp-v0", epochs=2, lr=0.01)
+    env.reset(seed=SEED)
+    before = {k: v.clone() for k, v in env.unwrapped.workload.model.state_dict().items()}
+    env.unwrapped.lr_range_test(num_steps=30)
+    after = env.unwrapped.workload.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_unknown_schedule_lists_the_valid_names():
+    with pytest.raises(UnknownNameError, match="valid: constant, cosine"):
+        make_schedule("onecycle")

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+
+from lr_agent.errors import SpecError, UnknownNameError
+from lr_agent.specs import WorkloadSpec, catalogue, get_spec
+from tests.conftest import SEED
+
+GOOD = {
+    "name": "toy",
+    "data": {"source": "wine"},
+    "model": {"kind": "mlp", "width": [8, 16], "depth": {"min": 1, "max": 2}},
+    "optimizer": {"name": "sgd"},
+    "run": {"epochs": 5, "lr": {"min": 1e-3, "max": 1e-1, "log": True}},
+}
+
+
+def with_change(section, key, value):
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GOOD.items()}
+    if section is None:
+        raw[key] = value
+    else:
+        raw[section][key] = value
+    return raw
+
+
+def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimizers():
+    specs = catalogue()
+    assert len(specs) >= 6
+    kinds = {s.fixed["model"] for s in specs.values()}
+    assert {"mlp", "cnn"} <= kinds
+    optimizers = {o for s in specs.values() for o in s.params["optimizer"].values()}
+    assert {"sgd", "adam", "adamw"} <= optimizers
+    assert {"lr_agent/digits-mlp-v0", "lr_agent/digits-cnn-v0"} <= {s.gym_id for s in specs.values()}
+
+
+def test_sample_is_reproducible_and_stays_in_range():
+    spec = WorkloadSpec.from_dict(GOOD)
+    first = [spec.sample(np.random.default_rng(SEED)) for _ in range(2)]
+    assert first[0] == first[1]
+    draws = [spec.sample(np.random.default_rng(s)) for s in range(50)]
+    assert {d.model_params["width"] for d in draws} == {8, 16}
+    assert all(1e-3 <= d.lr <= 1e-1 for d in draws)
+    assert len({d.lr for d in draws}) == 50
+
+
+def test_overrides_replace_drawn_values_and_unknown_override_is_named():
+    spec = get_spec("digits-mlp")
+    config = spec.sample(np.random.default_rng(SEED), lr=0.02, epochs=3)
+    assert (config.lr, config.epochs) == (0.02, 3)
+    with pytest.raises(UnknownNameError, match="'epoch'.*epochs"):
+        spec.sample(np.random.default_rng(SEED), epoch=3)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("model", "widht", 8, r"\[model\] widht: unknown key; valid: kind, width, depth"),
+        ("run", "epochs", "ten", r"\[run\] epochs: expected an int.*got 'ten'"),
+        ("run", "lr_bounds", [1.0, 1e-6], r"\[run\] lr_bounds: expected \[min, max\] with 0 < min < max"),
+        ("run", "lr", 5.0, r"\[run\] lr: initial lr 5 is outside lr_bounds"),
+        ("data", "source", "nosuchmodule.data:load", r"\[data\] source: cannot import module 'nosuchmodule.data'"),
+        ("data", "source", "mnist", r"\[data\] source: unknown data set 'mnist'; valid: digits"),
+        ("model", "kind", "custom_job:missing", r"\[model\] kind: module 'custom_job' has no attribute 'missing'"),
+        ("model", "kind", "cnn", r"\[model\] kind: cnn needs an image data set"),
+        ("optimizer", "name", "rmsprop", r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw'\)"),
+        ("model", "depth", {"min": 3, "max": 1}, r"\[model\] depth: min 3 is greater than max 1"),
+        (None, "seeds", 3, r"seeds: unknown key"),
+    ],
+)
+def test_spec_mistakes_name_the_file_and_field(section, key, value, message):
+    with pytest.raises(SpecError, match=r"^my.toml: " + message):
+        WorkloadSpec.from_dict(with_change(section, key, value), origin="my.toml")
+
+
+def test_missing_required_field_and_toml_syntax_error_name_the_file(tmp_path):
+    raw = with_change("run", "epochs", 1)
+    del raw["run"]["epochs"]
+    with pytest.raises(SpecError, match=r"\[run\] epochs: missing"):
+        WorkloadSpec.from_dict(raw)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[run\n")
+    with pytest.raises(SpecError, match=r"bad.toml: \(syntax\)"):
+        WorkloadSpec.from_toml(bad)
+
+
+def test_a_spec_naming_user_callables_builds_and_trains():
+    from lr_agent.workloads import SupervisedWorkload
+
+    raw = {
+        "name": "custom",
+        "data": {"source": "custom_job:load_data", "task": "classification"},
+        "model": {"kind": "custom_job:build_model", "hidden": [4, 6]},
+        "run": {"epochs": 2, "lr": 0.05},
+    }
+    spec = WorkloadSpec.from_dict(raw)
+    config = spec.sample(np.random.default_rng(SEED))
+    assert config.model_params["hidden"] in (4, 6)
+    run = SupervisedWorkload(config, seed=SEED)
+    assert run.model[0].out_features == config.model_params["hidden"]
+    assert np.isfinite(run.train(run.steps_per_epoch))
+    assert run.evaluate().accuracy is not None
+
+
+def test_custom_source_without_task_is_refused():
+    raw = with_change("data", "source", "custom_job:load_data")
+    with pytest.raises(SpecError, match=r"\[data\] task: a custom source needs task"):
+        WorkloadSpec.from_dict(raw)
+
+
+def test_get_spec_accepts_name_gym_id_and_path_and_lists_valid_names():
+    assert get_spec("lr_agent/wine-mlp-v0") is get_spec("wine-mlp")
+    assert get_spec(get_spec("wine-mlp").origin).name == "wine-mlp"
+    with pytest.raises(UnknownNameError, match="valid: .*wine-mlp"):
+        get_spec("wine")
