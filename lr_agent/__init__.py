@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import gymnasium
 
+from lr_agent.controller import Controller, ControllerFileError
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import LRAgentError, SpecError, UnknownNameError
+from lr_agent.scheduler import ControllerScheduler
 from lr_agent.specs import RunConfig, WorkloadSpec, catalogue, get_spec
 from lr_agent.workloads import Evaluation, SupervisedWorkload, Workload
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Controller",
+    "ControllerFileError",
+    "ControllerScheduler",
     "Evaluation",
     "LRAgentError",
     "RunConfig",

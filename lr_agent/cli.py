@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from lr_agent.agents import TrainOptions
 from lr_agent.errors import LRAgentError
-
-
-def _opt(default: Any, help: str, **kwargs: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kwargs})
+from lr_agent.options import add_arguments, option
+from lr_agent.schedules import SCHEDULES as SCHEDULE_NAMES
 
 
 @dataclass
@@ -27,29 +24,12 @@ class EnvsOptions:
 class BaselineOptions:
     """Run one episode of an environment with a baseline LR schedule; print its epochs and plot them."""
 
-    env: str = _opt("digits-mlp", "environment: a catalogue name, a Gymnasium id or a spec file (.toml)")
-    schedule: str = _opt("cosine", "baseline schedule", choices_from="schedules")
-    lr: float | None = _opt(None, "initial LR (absolute); default: drawn from the spec's range")
-    seed: int = _opt(0, "seed of the episode: fixes the drawn run, the weights and the batch order")
-    epochs: int | None = _opt(None, "epoch budget; default: drawn from the spec's range")
-    out: Path = _opt(Path("runs"), "folder for the PNG plot and the CSV of the epochs")
-
-
-def _add_options(parser: argparse.ArgumentParser, options: type) -> None:
-    from lr_agent.schedules import SCHEDULES
-
-    for f in dataclasses.fields(options):
-        kwargs: dict[str, Any] = {"default": f.default, "help": f"{f.metadata['help']} (default: %(default)s)"}
-        kind = f.type if isinstance(f.type, type) else str(f.type)
-        if "float" in str(kind):
-            kwargs["type"] = float
-        elif "int" in str(kind):
-            kwargs["type"] = int
-        elif "Path" in str(kind):
-            kwargs["type"] = Path
-        if f.metadata.get("choices_from") == "schedules":
-            kwargs["choices"] = sorted(SCHEDULES)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", **kwargs)
+    env: str = option("digits-mlp", "environment: a catalogue name, a Gymnasium id or a spec file (.toml)")
+    schedule: str = option("cosine", "baseline schedule", choices=sorted(SCHEDULE_NAMES))
+    lr: float | None = option(None, "initial LR (absolute); default: drawn from the spec's range")
+    seed: int = option(0, "seed of the episode: fixes the drawn run, the weights and the batch order")
+    epochs: int | None = option(None, "epoch budget; default: drawn from the spec's range")
+    out: Path = option(Path("runs"), "folder for the PNG plot and the CSV of the epochs")
 
 
 def run_envs(options: EnvsOptions) -> None:
@@ -115,9 +95,44 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+@dataclass
+class ExportOptions:
+    """Export the latest checkpoint of a training run as a controller file (.lrc)."""
+
+    run_dir: Path = option(None, "training run folder (written by lr-agent train)", positional=True)
+    out: Path = option(Path("controller.lrc"), "controller file to write")
+    onnx: bool = option(False, "also write an ONNX model of the policy beside it (.onnx)")
+
+
+def run_train(options: TrainOptions) -> None:
+    """Train, then print where the run went and how to export it."""
+    from lr_agent.agents import train
+
+    out = train(options)
+    print(f"run folder: {out}  (TensorBoard: tensorboard --logdir {out / 'logs'})")
+    print(f"export it:  lr-agent export {out} --out {out / 'controller.lrc'}")
+
+
+def run_export(options: ExportOptions) -> None:
+    """Export and describe the controller."""
+    from lr_agent.agents import export
+
+    controller = export(options.run_dir, options.out)
+    info = controller.info
+    steps, mode = info["env_steps"], controller.action_mode
+    print(f"wrote {options.out}: {info['algorithm']} after {steps} env steps, {mode} actions")
+    if options.onnx:
+        from lr_agent.onnx_export import export_onnx
+
+        path = export_onnx(controller, Path(options.out).with_suffix(".onnx"))
+        print(f"wrote {path}")
+
+
 COMMANDS = {
     "envs": (EnvsOptions, run_envs),
     "baseline": (BaselineOptions, run_baseline),
+    "train": (TrainOptions, run_train),
+    "export": (ExportOptions, run_export),
 }
 
 
@@ -127,12 +142,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (options, _) in COMMANDS.items():
         doc = (options.__doc__ or "").strip()
-        _add_options(sub.add_parser(name, help=doc, description=doc), options)
+        command_parser = sub.add_parser(name, help=doc, description=doc)
+        add_arguments(command_parser, options)
+        if options is TrainOptions:
+            command_parser.add_argument("--config", type=Path, help="TOML file of these options; flags given win")
     args = vars(parser.parse_args(argv))
     options, command = COMMANDS[args.pop("command")]
+    config = args.pop("config", None)
     try:
-        command(options(**args))
-    except LRAgentError as exc:
+        command(options.from_toml(config, **args) if config else options(**args))
+    except (LRAgentError, ValueError) as exc:
         print(f"lr-agent: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -57,13 +57,18 @@ class TrainingRunEnv(gym.Env):
 
     Args:
         workload: a catalogue name (``"digits-mlp"``), a path to a spec file, a
-            :class:`~lr_agent.specs.WorkloadSpec`, or a function that builds a
+            :class:`~lr_agent.specs.WorkloadSpec`, a list of these (each episode
+            draws one of them uniformly), or a function that builds a
             :class:`~lr_agent.workloads.Workload` from a numpy ``Generator``.
         action_mode: ``"discrete"`` (multipliers) or ``"continuous"`` (log-scale factor).
         multipliers: the discrete action set; must contain 1.0.
         max_log10_step: decades the LR may move per step in continuous mode.
         divergence_penalty: the episode return of a run whose loss became non-finite.
         device: where the run trains (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+        relative_lr_bounds: ``(low, high)`` factors on each run's initial LR that
+            replace the spec's absolute ``lr_bounds``; controllers are trained and
+            deployed this way, since a user's job has no spec.
+        max_epochs: a cap on each drawn run's epoch budget (None: no cap).
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -80,18 +85,24 @@ class TrainingRunEnv(gym.Env):
 
     def __init__(
         self,
-        workload: str | WorkloadSpec | WorkloadFactory = "digits-mlp",
+        workload: str | WorkloadSpec | Sequence[str | WorkloadSpec] | WorkloadFactory = "digits-mlp",
         action_mode: str = "discrete",
         multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
         max_log10_step: float = 1.0,
         divergence_penalty: float = 5.0,
         device: str | torch.device = "cpu",
+        relative_lr_bounds: tuple[float, float] | None = None,
+        max_epochs: int | None = None,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
-            self.workload_spec, self.factory = None, workload
+            self.specs, self.factory = (), workload
+        elif isinstance(workload, str | WorkloadSpec):
+            self.specs, self.factory = (get_spec(workload),), None
         else:
-            self.workload_spec, self.factory = get_spec(workload), None
+            self.specs, self.factory = tuple(get_spec(w) for w in workload), None
+            if not self.specs:
+                raise ValueError("workload: an empty list of specs")
         if action_mode == "discrete":
             if 1.0 not in multipliers or any(m <= 0 for m in multipliers):
                 raise ValueError(f"multipliers must be positive and contain 1.0, got {tuple(multipliers)!r}")
@@ -109,7 +120,14 @@ class TrainingRunEnv(gym.Env):
         self.divergence_penalty = divergence_penalty
         self.device = device
         self.overrides = overrides
+        if relative_lr_bounds is not None and not 0 < relative_lr_bounds[0] <= 1 <= relative_lr_bounds[1]:
+            raise ValueError(
+                f"relative_lr_bounds must be (low, high) with 0 < low <= 1 <= high, got {relative_lr_bounds!r}"
+            )
+        self.relative_lr_bounds = relative_lr_bounds
+        self.max_epochs = max_epochs
         self.workload: Workload | None = None
+        self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start a fresh run drawn from the spec; ``options`` override drawn settings for this episode."""
@@ -118,7 +136,10 @@ class TrainingRunEnv(gym.Env):
             self.config = None
             self.workload = self.factory(self.np_random)
         else:
+            self.workload_spec = self.specs[int(self.np_random.integers(len(self.specs)))]
             self.config = self.workload_spec.sample(self.np_random, **{**self.overrides, **(options or {})})
+            if self.max_epochs is not None and self.config.epochs > self.max_epochs:
+                self.config = dataclasses.replace(self.config, epochs=self.max_epochs)
             run_seed = int(self.np_random.integers(2**31 - 1))
             self.workload = SupervisedWorkload(self.config, run_seed, self.device)
         workload = self.workload
@@ -130,10 +151,18 @@ class TrainingRunEnv(gym.Env):
         self.total_steps = workload.epochs * workload.steps_per_epoch
         self.steps_done = 0
         self.probe_steps = 0
-        self.tracker = ObservationTracker(self.initial_lr, workload.lr_bounds)
+        if self.relative_lr_bounds is None:
+            self.lr_bounds = tuple(workload.lr_bounds)
+        else:
+            self.lr_bounds = (
+                self.initial_lr * self.relative_lr_bounds[0],
+                self.initial_lr * self.relative_lr_bounds[1],
+            )
+        self.tracker = ObservationTracker(self.initial_lr, self.lr_bounds)
         self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss
         info = {"lr": self.initial_lr, "epoch": 0.0, "step": 0, "val_loss": self.initial_val_loss}
         if self.config is not None:
+            info["workload"] = self.workload_spec.name
             info["run"] = dataclasses.asdict(self.config)
         return self.tracker.observation(), info
 
@@ -159,7 +188,7 @@ class TrainingRunEnv(gym.Env):
         """Train one chunk at an absolute LR (clipped to the bounds); how baseline schedules drive the env."""
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        low, high = self.workload.lr_bounds
+        low, high = self.lr_bounds
         lr = float(min(max(lr, low), high))
         for group, scale in zip(self.workload.optimizer.param_groups, self.group_scales, strict=True):
             group["lr"] = lr * scale
@@ -208,7 +237,7 @@ class TrainingRunEnv(gym.Env):
                 group["lr"] = lr * scale
             return workload.train(1)
 
-        low, high = workload.lr_bounds
+        low, high = self.lr_bounds
         result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction)
         workload.load_state_dict(saved)
         self.probe_steps += len(result.lrs)

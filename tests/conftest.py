@@ -3,3 +3,26 @@
 import lr_agent  # noqa: F401  (registers the Gymnasium ids)
 
 SEED = 0
+
+
+def random_controller(seed: int = SEED, output: str = "argmax", hidden: int = 16, **kwargs):
+    """A controller with random weights: varied decisions, no training needed."""
+    import torch
+
+    from lr_agent.controller import Controller
+    from lr_agent.env import DEFAULT_MULTIPLIERS
+    from lr_agent.observation import FEATURES
+
+    g = torch.Generator().manual_seed(seed)
+    n = len(FEATURES)
+    outputs = len(DEFAULT_MULTIPLIERS) if output == "argmax" else 1
+    return Controller(
+        layers=[(torch.randn(hidden, n, generator=g), torch.randn(hidden, generator=g))],
+        head=(torch.randn(outputs, hidden, generator=g), torch.randn(outputs, generator=g)),
+        obs_mean=torch.randn(n, generator=g) * 0.1,
+        obs_var=torch.rand(n, generator=g) + 0.5,
+        output=output,
+        multipliers=DEFAULT_MULTIPLIERS if output == "argmax" else (),
+        info={"note": "random weights for tests"},
+        **kwargs,
+    )

@@ -1,0 +1,298 @@
+"""The exported controller: a small policy network in one safe file, and the code that runs it.
+
+A controller file (``.lrc``) is a safetensors file: the policy's weights and the
+observation normaliser as tensors, and a JSON document in the header's metadata
+(format version, observation features, action set, LR bounds, what it was
+trained on and how it scored). Reading it needs torch and the standard library
+only: the header is parsed as JSON and each tensor is copied from its byte
+range, so loading a file from an untrusted source never executes code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lr_agent.errors import LRAgentError
+from lr_agent.observation import FEATURES
+
+FORMAT = "lr-agent-controller"
+FORMAT_VERSION = 1
+_METADATA_KEY = "lr_agent"
+_DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
+_MAX_HEADER = 16 * 1024 * 1024
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+OUTPUTS = ("argmax", "tanh", "clip")
+"""How the head's output becomes an action: argmax over discrete choices, tanh or clip to [-1, 1]."""
+
+
+class ControllerFileError(LRAgentError, ValueError):
+    """A controller file is truncated, corrupt, of a newer format, or inconsistent."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass
+class Controller:
+    """A learned LR controller: observation in, LR factor out.
+
+    ``layers`` are the hidden ``(weight, bias)`` pairs, each followed by
+    ``activation``; ``head`` maps to the action logits (discrete) or the action
+    mean (continuous). Observations are normalised as ``clip((obs - mean) /
+    sqrt(var + eps), ±obs_clip)`` first, as stable-baselines3's ``VecNormalize`` did
+    in training.
+    """
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    head: tuple[torch.Tensor, torch.Tensor]
+    obs_mean: torch.Tensor
+    obs_var: torch.Tensor
+    activation: str = "tanh"
+    output: str = "argmax"
+    obs_clip: float = 10.0
+    obs_epsilon: float = 1e-8
+    features: tuple[str, ...] = FEATURES
+    multipliers: tuple[float, ...] = ()
+    max_log10_step: float = 1.0
+    relative_lr_bounds: tuple[float, float] = (1e-3, 1e3)
+    divergence_cut: float = 0.1
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._check("<in memory>")
+        self._scale = torch.rsqrt(self.obs_var + self.obs_epsilon)
+
+    @property
+    def action_mode(self) -> str:
+        """``"discrete"`` (an index into ``multipliers``) or ``"continuous"`` (a log10 step)."""
+        return "discrete" if self.output == "argmax" else "continuous"
+
+    @torch.no_grad()
+    def act(self, observation: np.ndarray | torch.Tensor) -> int | np.ndarray:
+        """The action for one observation: an index (discrete) or an array of one number in [-1, 1]."""
+        x = torch.as_tensor(observation, dtype=torch.float32).reshape(-1)
+        x = ((x - self.obs_mean) * self._scale).clamp_(-self.obs_clip, self.obs_clip)
+        activation = ACTIVATIONS[self.activation]
+        for weight, bias in self.layers:
+            x = activation(torch.addmv(bias, weight, x))
+        x = torch.addmv(self.head[1], self.head[0], x)
+        if self.output == "argmax":
+            return int(x.argmax())
+        return (torch.tanh(x) if self.output == "tanh" else x.clamp(-1.0, 1.0)).numpy()
+
+    def lr_factor(self, observation: np.ndarray | torch.Tensor) -> float:
+        """The factor the controller applies to the current LR for this observation."""
+        action = self.act(observation)
+        if self.output == "argmax":
+            return self.multipliers[action]
+        return 10.0 ** (float(action[0]) * self.max_log10_step)
+
+    def lr_bounds_for(self, initial_lr: float) -> tuple[float, float]:
+        """The absolute LR bounds for a run starting at ``initial_lr``."""
+        low, high = self.relative_lr_bounds
+        return initial_lr * low, initial_lr * high
+
+    # -- the file -------------------------------------------------------------------------
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The tensors as the file stores them, by name."""
+        tensors = {"obs_mean": self.obs_mean, "obs_var": self.obs_var}
+        for i, (weight, bias) in enumerate(self.layers):
+            tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"] = weight, bias
+        tensors["head.weight"], tensors["head.bias"] = self.head
+        return {k: v.detach().to(torch.float32).contiguous() for k, v in tensors.items()}
+
+    def metadata(self) -> dict[str, Any]:
+        """The JSON document the file stores beside the tensors."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "features": list(self.features),
+            "observation": {"clip": self.obs_clip, "epsilon": self.obs_epsilon},
+            "network": {"num_layers": len(self.layers), "activation": self.activation, "output": self.output},
+            "actions": {
+                "mode": self.action_mode,
+                "multipliers": list(self.multipliers),
+                "max_log10_step": self.max_log10_step,
+            },
+            "relative_lr_bounds": list(self.relative_lr_bounds),
+            "divergence_cut": self.divergence_cut,
+            "info": self.info,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the weights, to tell controllers apart in saved scheduler states."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.tensors().items()):
+            digest.update(name.encode())
+            digest.update(tensor.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the controller file atomically: a crash leaves the old file or the new one, never half."""
+        from safetensors.torch import save as to_bytes
+
+        payload = to_bytes(self.tensors(), metadata={_METADATA_KEY: json.dumps(self.metadata())})
+        return atomic_write(Path(path), payload)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Controller:
+        """Read a controller file, checking it before trusting any of it; never unpickles."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ControllerFileError(path, "no such file") from None
+        tensors, meta = _read_safetensors(path, data)
+        return cls._from_parts(path, tensors, meta)
+
+    @classmethod
+    def pretrained(cls) -> Controller:
+        """The default controller that ships inside the package (see the README for how it was made)."""
+        return cls.load(Path(str(resources.files("lr_agent"))) / "data" / "default.lrc")
+
+    @classmethod
+    def _from_parts(cls, path: Path, tensors: dict[str, torch.Tensor], meta: Mapping[str, Any]) -> Controller:
+        if meta.get("format") != FORMAT:
+            raise ControllerFileError(path, f"not an lr-agent controller (format {meta.get('format')!r})")
+        version = meta.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ControllerFileError(
+                path,
+                f"format version {version!r} is newer than this lr-agent reads ({FORMAT_VERSION}); upgrade lr-agent",
+            )
+        try:
+            network, actions, observation = meta["network"], meta["actions"], meta["observation"]
+            num_layers = int(network["num_layers"])
+            expected = {"obs_mean", "obs_var", "head.weight", "head.bias"}
+            expected |= {f"layer{i}.{p}" for i in range(num_layers) for p in ("weight", "bias")}
+            if set(tensors) != expected:
+                missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+                raise ControllerFileError(
+                    path, f"metadata does not match tensors: missing {missing}, unexpected {extra}"
+                )
+            return cls(
+                layers=[(tensors[f"layer{i}.weight"], tensors[f"layer{i}.bias"]) for i in range(num_layers)],
+                head=(tensors["head.weight"], tensors["head.bias"]),
+                obs_mean=tensors["obs_mean"],
+                obs_var=tensors["obs_var"],
+                activation=network["activation"],
+                output=network["output"],
+                obs_clip=float(observation["clip"]),
+                obs_epsilon=float(observation["epsilon"]),
+                features=tuple(meta["features"]),
+                multipliers=tuple(float(m) for m in actions["multipliers"]),
+                max_log10_step=float(actions["max_log10_step"]),
+                relative_lr_bounds=tuple(float(b) for b in meta["relative_lr_bounds"]),
+                divergence_cut=float(meta["divergence_cut"]),
+                info=dict(meta.get("info", {})),
+            )
+        except ControllerFileError as exc:
+            raise ControllerFileError(path, exc.problem) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            problem = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ControllerFileError(path, f"metadata does not match tensors: {problem}") from None
+
+    def _check(self, where: str) -> None:
+        def fail(problem: str) -> ControllerFileError:
+            return ControllerFileError(where, f"metadata does not match tensors: {problem}")
+
+        if self.activation not in ACTIVATIONS:
+            raise fail(f"activation {self.activation!r}; valid: {', '.join(ACTIVATIONS)}")
+        if self.output not in OUTPUTS:
+            raise fail(f"output {self.output!r}; valid: {', '.join(OUTPUTS)}")
+        if tuple(self.features) != FEATURES:
+            raise fail(f"features {list(self.features)} differ from this lr-agent's {list(FEATURES)}")
+        size = len(FEATURES)
+        if self.obs_mean.shape != (size,) or self.obs_var.shape != (size,):
+            raise fail(
+                f"obs_mean/obs_var have shapes {tuple(self.obs_mean.shape)}, {tuple(self.obs_var.shape)}; "
+                f"expected ({size},)"
+            )
+        for name, (weight, bias) in [*((f"layer{i}", lb) for i, lb in enumerate(self.layers)), ("head", self.head)]:
+            if weight.ndim != 2 or weight.shape[1] != size or bias.shape != (weight.shape[0],):
+                raise fail(
+                    f"{name} has weight {tuple(weight.shape)} and bias {tuple(bias.shape)} after an input of {size}"
+                )
+            size = weight.shape[0]
+        outputs = len(self.multipliers) if self.output == "argmax" else 1
+        if size != outputs:
+            raise fail(f"the head gives {size} outputs, the action set needs {outputs}")
+        if self.output == "argmax" and (1.0 not in self.multipliers or min(self.multipliers) <= 0):
+            raise fail(f"multipliers must be positive and contain 1.0, got {list(self.multipliers)}")
+        low, high = self.relative_lr_bounds
+        if not 0 < low <= 1 <= high:
+            raise fail(f"relative_lr_bounds must satisfy 0 < low <= 1 <= high, got {[low, high]}")
+        if not 0 < self.divergence_cut < 1:
+            raise fail(f"divergence_cut must be in (0, 1), got {self.divergence_cut}")
+
+
+def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Parse a safetensors file with the standard library and torch; check every offset."""
+    if len(data) < 8:
+        raise ControllerFileError(path, f"truncated: {len(data)} bytes, not even a header length")
+    header_size = int.from_bytes(data[:8], "little")
+    if header_size > _MAX_HEADER:
+        raise ControllerFileError(path, "not a controller file (no safetensors header; is it a pickle or a zip?)")
+    if 8 + header_size > len(data):
+        raise ControllerFileError(path, f"truncated: the header needs {header_size} bytes, {len(data) - 8} remain")
+    try:
+        header = json.loads(data[8 : 8 + header_size])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ControllerFileError(path, "corrupt: the header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise ControllerFileError(path, "corrupt: the header is not a JSON object")
+    body = memoryview(data)[8 + header_size :]
+    raw_meta = header.pop("__metadata__", None) or {}
+    if _METADATA_KEY not in raw_meta:
+        raise ControllerFileError(path, "not an lr-agent controller: the safetensors metadata has no 'lr_agent' entry")
+    try:
+        meta = json.loads(raw_meta[_METADATA_KEY])
+    except (TypeError, json.JSONDecodeError):
+        raise ControllerFileError(path, "corrupt: the lr_agent metadata is not valid JSON") from None
+    tensors = {}
+    for name, entry in header.items():
+        try:
+            dtype = _DTYPES[entry["dtype"]]
+            shape = [int(s) for s in entry["shape"]]
+            begin, end = (int(o) for o in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ControllerFileError(path, f"corrupt: tensor {name!r} has a bad header entry {entry!r}") from None
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if end > len(body):
+            raise ControllerFileError(path, f"truncated: tensor {name!r} ends at byte {end}, the data has {len(body)}")
+        if begin < 0 or end - begin != math.prod(shape) * itemsize:
+            raise ControllerFileError(path, f"corrupt: tensor {name!r} has offsets {[begin, end]} for shape {shape}")
+        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype).reshape(shape).to(torch.float32)
+    return tensors, meta
+
+
+def atomic_write(path: Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,100 @@
+"""``ControllerScheduler``: a learned controller as a drop-in torch LR scheduler."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from lr_agent.controller import Controller
+from lr_agent.observation import ObservationTracker
+
+
+class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
+    """Sets the LR of every param group from a controller, once per epoch.
+
+    Call ``step(train_loss=..., val_loss=...)`` at the end of each epoch with the
+    epoch's mean training loss and its validation loss (or ``None``). The
+    controller sees the same task-agnostic observation as in training and picks
+    the factor for the next epoch's LR; every param group keeps its ratio to the
+    first. A non-finite loss cuts the LR by ``controller.divergence_cut``
+    instead of asking the controller. The LR stays within ``lr_bounds``
+    (absolute; default: the controller's bounds relative to the starting LR).
+
+    It decides exactly as :class:`~lr_agent.env.TrainingRunEnv` would on the same
+    run (with ``relative_lr_bounds`` set to the controller's).
+
+    Example:
+        >>> import torch, lr_agent
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        >>> sched = lr_agent.ControllerScheduler(opt, lr_agent.Controller.pretrained(), total_epochs=10)
+        >>> for epoch in range(10):
+        ...     loss = float(model(torch.ones(4)).pow(2))  # stands for an epoch of training
+        ...     sched.step(train_loss=loss, val_loss=None)
+        >>> 0 < sched.get_last_lr()[0] < 10
+        True
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        controller: Controller,
+        total_epochs: int,
+        lr_bounds: tuple[float, float] | None = None,
+        last_epoch: int = -1,
+    ) -> None:
+        if total_epochs < 1:
+            raise ValueError(f"total_epochs must be at least 1, got {total_epochs!r}")
+        self.controller = controller
+        self.total_epochs = total_epochs
+        self.start_lr = float(optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"]))
+        self.lr_bounds = tuple(lr_bounds) if lr_bounds is not None else controller.lr_bounds_for(self.start_lr)
+        self.tracker = ObservationTracker(self.start_lr, self.lr_bounds)
+        self.lr = self.start_lr
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.lr * (base / self.start_lr) for base in self.base_lrs]
+
+    def step(self, train_loss: float | None = None, val_loss: float | None = None) -> None:  # type: ignore[override]
+        """End an epoch: record its losses and set the LR of the next one."""
+        if self.last_epoch < 0:  # the constructor's step: decide the first epoch's LR
+            factor = self.controller.lr_factor(self.tracker.observation())
+        else:
+            if train_loss is None:
+                raise ValueError("step() needs train_loss=... (the epoch's mean training loss)")
+            train_loss = float(train_loss)
+            val_loss = None if val_loss is None else float(val_loss)
+            progress = min((self.last_epoch + 1) / self.total_epochs, 1.0)
+            observation = self.tracker.update(self.lr, progress, train_loss, val_loss)
+            finite = math.isfinite(train_loss) and (val_loss is None or math.isfinite(val_loss))
+            factor = self.controller.lr_factor(observation) if finite else self.controller.divergence_cut
+        low, high = self.lr_bounds
+        self.lr = float(min(max(self.lr * factor, low), high))
+        super().step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Numbers and strings only, so ``torch.load(..., weights_only=True)`` reads it back."""
+        return {
+            "last_epoch": self.last_epoch,
+            "_step_count": self._step_count,
+            "base_lrs": list(self.base_lrs),
+            "_last_lr": list(self._last_lr),
+            "lr": self.lr,
+            "start_lr": self.start_lr,
+            "lr_bounds": list(self.lr_bounds),
+            "total_epochs": self.total_epochs,
+            "tracker": self.tracker.state_dict(),
+            "controller": self.controller.fingerprint,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` saved with the same controller."""
+        state = dict(state_dict)
+        if state.pop("controller") != self.controller.fingerprint:
+            raise ValueError("this state was saved with another controller; load it into a scheduler using that one")
+        self.tracker.load_state_dict(state.pop("tracker"))
+        state["lr_bounds"] = tuple(state["lr_bounds"])
+        vars(self).update(state)

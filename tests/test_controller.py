@@ -1,0 +1,148 @@
+import json
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+import lr_agent
+from lr_agent.controller import Controller, ControllerFileError
+from tests.conftest import random_controller
+
+OBS = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
+
+
+def test_save_and_load_round_trip_gives_the_same_decisions(tmp_path):
+    controller = random_controller()
+    path = controller.save(tmp_path / "c.lrc")
+    loaded = Controller.load(path)
+    assert [loaded.act(o) for o in OBS] == [controller.act(o) for o in OBS]
+    assert len({controller.act(o) for o in OBS}) > 1
+    assert loaded.info == {"note": "random weights for tests"}
+    assert loaded.fingerprint == controller.fingerprint
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_continuous_controller_gives_a_factor_within_its_step(tmp_path):
+    controller = Controller.load(random_controller(output="tanh", max_log10_step=0.5).save(tmp_path / "c.lrc"))
+    factors = [controller.lr_factor(o) for o in OBS]
+    assert all(10**-0.5 <= f <= 10**0.5 for f in factors)
+    assert len(set(factors)) > 1
+
+
+def test_file_is_plain_safetensors_readable_by_the_safetensors_library(tmp_path):
+    from safetensors.torch import load_file
+
+    controller = random_controller()
+    tensors = load_file(controller.save(tmp_path / "c.lrc"))
+    assert torch.equal(tensors["head.weight"], controller.head[0])
+
+
+def write_raw(path, header: dict, body: bytes = b""):
+    blob = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(blob)) + blob + body)
+    return path
+
+
+def test_truncated_file_is_refused_saying_so(tmp_path):
+    data = random_controller().save(tmp_path / "c.lrc").read_bytes()
+    for cut in (4, 40, len(data) - 10):
+        (tmp_path / "t.lrc").write_bytes(data[:cut])
+        with pytest.raises(ControllerFileError, match="t.lrc: truncated"):
+            Controller.load(tmp_path / "t.lrc")
+
+
+def test_corrupt_header_is_refused_saying_so(tmp_path):
+    data = bytearray(random_controller().save(tmp_path / "c.lrc").read_bytes())
+    data[8] = ord("#")
+    (tmp_path / "bad.lrc").write_bytes(bytes(data))
+    with pytest.raises(ControllerFileError, match="corrupt: the header is not valid JSON"):
+        Controller.load(tmp_path / "bad.lrc")
+
+
+def test_newer_format_version_is_refused_saying_so(tmp_path):
+    controller = random_controller()
+    meta = controller.metadata() | {"format_version": 99}
+    from safetensors.torch import save_file
+
+    save_file(controller.tensors(), tmp_path / "new.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match="format version 99 is newer than this lr-agent reads"):
+        Controller.load(tmp_path / "new.lrc")
+
+
+def test_metadata_that_does_not_match_the_tensors_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    controller = random_controller()
+    tensors = controller.tensors()
+    del tensors["layer0.bias"]
+    save_file(tensors, tmp_path / "a.lrc", metadata={"lr_agent": json.dumps(controller.metadata())})
+    with pytest.raises(ControllerFileError, match=r"metadata does not match tensors: missing \['layer0.bias'\]"):
+        Controller.load(tmp_path / "a.lrc")
+    meta = controller.metadata()
+    meta["actions"]["multipliers"] = [0.5, 1.0, 2.0]
+    save_file(controller.tensors(), tmp_path / "b.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match="b.lrc: .*head gives 7 outputs, the action set needs 3"):
+        Controller.load(tmp_path / "b.lrc")
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = ""
+
+
+def test_a_file_crafted_to_run_code_when_unpickled_is_refused_without_running_it(tmp_path):
+    global MARKER
+    MARKER = str(tmp_path / "pwned")
+    payload = pickle.dumps(RunsCode())
+    (tmp_path / "evil.lrc").write_bytes(payload)
+    torch.save({"x": RunsCode()}, tmp_path / "evil_zip.lrc")
+    for name in ("evil.lrc", "evil_zip.lrc"):
+        with pytest.raises(ControllerFileError, match="not a controller file"):
+            Controller.load(tmp_path / name)
+    assert not os.path.exists(MARKER)
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = random_controller(seed=1).save(tmp_path / "c.lrc")
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        random_controller(seed=2).save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["c.lrc"]
+
+
+def test_missing_file_names_the_path():
+    with pytest.raises(ControllerFileError, match="nope.lrc: no such file"):
+        Controller.load("nope.lrc")
+
+
+def test_pretrained_controller_ships_and_loads():
+    controller = Controller.pretrained()
+    assert controller.info["algorithm"] in ("ppo", "a2c", "dqn", "sac")
+    assert controller.action_mode in ("discrete", "continuous")
+
+
+def test_onnx_export_gives_the_same_actions(tmp_path):
+    import onnxruntime as ort
+
+    from lr_agent.onnx_export import export_onnx
+
+    controller = random_controller()
+    session = ort.InferenceSession(str(export_onnx(controller, tmp_path / "c.onnx")))
+    actions = session.run(None, {"observation": OBS})[0]
+    assert actions.tolist() == [controller.act(o) for o in OBS]
+
+
+def test_lr_agent_exports_the_public_names():
+    assert {"Controller", "ControllerScheduler", "TrainingRunEnv"} <= set(lr_agent.__all__)

@@ -1,0 +1,106 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lr_agent import Controller, ControllerScheduler, TrainingRunEnv, get_spec
+from lr_agent.episodes import run_episode
+from lr_agent.workloads import SupervisedWorkload
+from tests.conftest import SEED, random_controller
+
+
+def same_run_factory(config):
+    return lambda rng: SupervisedWorkload(config, seed=SEED)
+
+
+@pytest.mark.parametrize("make", [random_controller, Controller.pretrained], ids=["random", "pretrained"])
+def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
+    controller = make()
+    config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=8, lr=0.01, optimizer="sgd")
+    env = TrainingRunEnv(same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds)
+    episode = run_episode(env, controller.act, seed=SEED)
+    env_lrs = [r["lr"] for r in episode.records]
+
+    run = SupervisedWorkload(config, seed=SEED)
+    sched = ControllerScheduler(run.optimizer, controller, total_epochs=config.epochs)
+    sched_lrs = []
+    for _ in range(config.epochs):
+        sched_lrs.append(run.optimizer.param_groups[0]["lr"])
+        train_loss = run.train(run.steps_per_epoch)
+        sched.step(train_loss=train_loss, val_loss=run.evaluate().loss)
+    assert sched_lrs == env_lrs
+    if make is random_controller:
+        assert len(set(env_lrs)) > 2  # the test would be weak if the LR never moved
+
+
+def one_param_optimizer(lr=0.1, groups=1):
+    params = [torch.zeros(1, requires_grad=True) for _ in range(groups)]
+    return torch.optim.SGD([{"params": [p], "lr": lr / (10**i)} for i, p in enumerate(params)], lr=lr)
+
+
+def test_param_groups_keep_their_ratios_and_val_loss_may_be_none():
+    opt = one_param_optimizer(groups=2)
+    sched = ControllerScheduler(opt, random_controller(), total_epochs=6)
+    for loss in (2.0, 1.5, 1.2, 1.1, 1.0):
+        opt.step()
+        sched.step(train_loss=loss, val_loss=None)
+        lrs = sched.get_last_lr()
+        assert lrs[1] == pytest.approx(lrs[0] / 10)
+
+
+def test_non_finite_loss_cuts_the_lr_and_never_gives_nan():
+    controller = random_controller()
+    opt = one_param_optimizer()
+    sched = ControllerScheduler(opt, controller, total_epochs=10)
+    opt.step()
+    sched.step(train_loss=1.0, val_loss=1.0)
+    before = sched.get_last_lr()[0]
+    for bad in (math.nan, math.inf):
+        opt.step()
+        sched.step(train_loss=bad, val_loss=bad)
+        after = sched.get_last_lr()[0]
+        assert math.isfinite(after)
+        low = sched.lr_bounds[0]
+        assert after == pytest.approx(max(before * controller.divergence_cut, low))
+        before = after
+
+
+def test_lr_stays_within_the_controller_bounds_relative_to_the_start():
+    always_up = random_controller()
+    always_up.head[1][:] = torch.tensor([0, 0, 0, 0, 0, 0, 1e6])  # always x10
+    opt = one_param_optimizer(lr=0.01)
+    sched = ControllerScheduler(opt, always_up, total_epochs=10)
+    for _ in range(9):
+        opt.step()
+        sched.step(train_loss=1.0, val_loss=1.0)
+    high = 0.01 * always_up.relative_lr_bounds[1]
+    assert sched.get_last_lr()[0] == pytest.approx(high)
+
+
+def test_state_dict_round_trips_through_torch_save_weights_only(tmp_path):
+    controller = random_controller()
+    opt = one_param_optimizer()
+    sched = ControllerScheduler(opt, controller, total_epochs=10)
+    for loss in (2.0, 1.5, 1.2):
+        opt.step()
+        sched.step(train_loss=loss, val_loss=loss * 1.1)
+    torch.save(sched.state_dict(), tmp_path / "sched.pt")
+    opt2 = one_param_optimizer()
+    restored = ControllerScheduler(opt2, controller, total_epochs=10)
+    restored.load_state_dict(torch.load(tmp_path / "sched.pt", weights_only=True))
+    for loss in (1.0, 0.9, 0.95):
+        opt.step()
+        opt2.step()
+        sched.step(train_loss=loss, val_loss=loss)
+        restored.step(train_loss=loss, val_loss=loss)
+        assert restored.get_last_lr() == sched.get_last_lr()
+    other = ControllerScheduler(one_param_optimizer(), random_controller(seed=5), total_epochs=10)
+    with pytest.raises(ValueError, match="saved with another controller"):
+        other.load_state_dict(torch.load(tmp_path / "sched.pt", weights_only=True))
+
+
+def test_step_without_train_loss_is_a_clear_error():
+    sched = ControllerScheduler(one_param_optimizer(), random_controller(), total_epochs=3)
+    with pytest.raises(ValueError, match="needs train_loss"):
+        sched.step()
