@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-all lint format bench
+.PHONY: setup demo pretrained test test-all lint format bench
 
 setup: $(VENV)/.installed
 
@@ -15,9 +15,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The main job: train a small controller (a few minutes), then compare it, the shipped controller
+# and the baseline schedules on a workload neither was trained on. Starts afresh in runs/demo.
 demo: setup
-	$(BIN)/lr-agent envs
-	$(BIN)/lr-agent baseline --env digits-mlp --schedule cosine --lr 0.01 --seed 0 --out runs/demo
+	rm -rf runs/demo
+	$(BIN)/lr-agent train --config experiments/demo.toml
+	$(BIN)/lr-agent export runs/demo/agent --out runs/demo/demo.lrc
+	$(BIN)/lr-agent compare --env digits-cnn --controllers runs/demo/demo.lrc,pretrained --out runs/demo
+
+# The recipe of the shipped controller (lr_agent/data/default.lrc); see experiments/train_default.toml.
+pretrained: setup
+	rm -rf runs/default
+	$(BIN)/lr-agent train --config experiments/train_default.toml
+	$(BIN)/lr-agent export runs/default --out lr_agent/data/default.lrc
 
 test: setup
 	$(BIN)/python -m pytest
@@ -35,3 +45,4 @@ format: setup
 
 bench: setup
 	$(BIN)/python experiments/bench_overhead.py
+	$(BIN)/python experiments/bench_decision.py

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lr_agent.agents import TrainOptions
+from lr_agent.compare import CompareOptions, compare
 from lr_agent.errors import LRAgentError
 from lr_agent.options import add_arguments, option
 from lr_agent.schedules import SCHEDULES as SCHEDULE_NAMES
@@ -128,11 +129,17 @@ def run_export(options: ExportOptions) -> None:
         print(f"wrote {path}")
 
 
+def run_compare(options: CompareOptions) -> None:
+    """Run the comparison (it prints its table)."""
+    compare(options)
+
+
 COMMANDS = {
     "envs": (EnvsOptions, run_envs),
     "baseline": (BaselineOptions, run_baseline),
     "train": (TrainOptions, run_train),
     "export": (ExportOptions, run_export),
+    "compare": (CompareOptions, run_compare),
 }
 
 

@@ -1,0 +1,108 @@
+"""Real, tiny training runs through ``lr-agent train`` and ``lr-agent export``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lr_agent.agents import TrainOptions, export, load_run, train
+from lr_agent.cli import main
+from lr_agent.controller import Controller
+from lr_agent.errors import SpecError
+from tests.conftest import SEED
+
+TINY = {
+    "specs": ["wine-mlp", "moons-mlp"],
+    "eval_specs": ["breast-cancer-mlp"],
+    "envs": 1,
+    "max_epochs": 3,
+    "eval_every": 32,
+    "eval_episodes": 1,
+    "checkpoint_every": 32,
+    "seed": SEED,
+}
+ALGO_KWARGS = {
+    "ppo": {"n_steps": 32, "batch_size": 16, "n_epochs": 2},
+    "a2c": {"n_steps": 8},
+    "dqn": {"learning_starts": 16, "batch_size": 8},
+    "sac": {"learning_starts": 16, "batch_size": 8},
+}
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "sac"])
+def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
+    options = TrainOptions(**TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo])
+    run_dir = train(options)
+    controller = export(run_dir, tmp_path / "c.lrc")
+    loaded = Controller.load(tmp_path / "c.lrc")
+    assert loaded.info["algorithm"] == algo
+    assert loaded.info["env_steps"] >= 64
+    assert loaded.info["evaluation"]["specs"] == ["breast-cancer-mlp"]
+    assert loaded.info["evaluation"]["mean_return"]  # evaluated on held-out specs during training
+    assert (run_dir / "logs" / "segment_0" / "progress.csv").exists()
+    assert list((run_dir / "logs" / "segment_0").glob("events.out.tfevents.*"))
+    _, model, normalizer = load_run(run_dir)
+    raw = np.random.default_rng(0).normal(size=(32, 10)).astype(np.float32) * 2
+    expected, _ = model.predict(normalizer.normalize_obs(raw), deterministic=True)
+    got = [loaded.act(o) for o in raw]
+    if controller.action_mode == "discrete":
+        assert got == expected.tolist()
+    else:
+        np.testing.assert_allclose(np.concatenate(got), expected.reshape(-1), atol=1e-5)
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    options = dict(TINY, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS["ppo"])
+    train(TrainOptions(**options))
+    with pytest.raises(ValueError, match="already holds checkpoints; pass --resume"):
+        train(TrainOptions(**options))
+    train(TrainOptions(**{**options, "total_steps": 128, "resume": True}))
+    _, model, _ = load_run(tmp_path / "run")
+    assert model.num_timesteps >= 128
+    assert (tmp_path / "run" / "logs" / "segment_1" / "progress.csv").exists()
+
+
+def test_a_killed_training_leaves_a_readable_checkpoint_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--specs", "wine-mlp", "--eval-specs", "moons-mlp", "--envs", "1", "--max-epochs", "3",
+            "--total-steps", "100000", "--checkpoint-every", "32", "--eval-every", "100000", "--out", str(out),
+            "--algo-kwargs", json.dumps(ALGO_KWARGS["ppo"])]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "lr_agent.cli", *args], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "checkpoints").glob("step_*"))) < 2:
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    export(out, tmp_path / "c.lrc")  # the last complete checkpoint is readable
+    steps = Controller.load(tmp_path / "c.lrc").info["env_steps"]
+    assert steps >= 32
+    assert main([*args[:args.index("--total-steps")], "--total-steps", str(steps + 64),
+                 *args[args.index("--total-steps") + 2:], "--resume"]) == 0  # fmt: skip
+    assert Controller.load(export(out, tmp_path / "d.lrc").save(tmp_path / "d.lrc")).info["env_steps"] >= steps + 64
+
+
+def test_config_file_gives_options_and_flags_win(tmp_path):
+    config = tmp_path / "train.toml"
+    config.write_text('algo = "a2c"\ntotal_steps = 500\n[algo_kwargs]\nn_steps = 4\n')
+    options = TrainOptions.from_toml(config, total_steps=10)
+    assert (options.algo, options.total_steps, options.algo_kwargs) == ("a2c", 10, {"n_steps": 4})
+    config.write_text("algo = 'ppo'\ntotal_step = 5\n")
+    with pytest.raises(SpecError, match=r"train.toml: total_step: unknown option; valid: specs"):
+        TrainOptions.from_toml(config)
+
+
+def test_dqn_forces_discrete_and_sac_continuous_actions():
+    assert TrainOptions(algo="dqn", action_mode="continuous").action_mode == "discrete"
+    assert TrainOptions(algo="sac").action_mode == "continuous"
+    with pytest.raises(ValueError, match="unknown algorithm 'td3'"):
+        TrainOptions(algo="td3")
+
+
+def test_export_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "c.lrc")]) == 2
+    assert "is not a training run folder" in capsys.readouterr().err
