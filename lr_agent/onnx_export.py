@@ -52,6 +52,7 @@ def export_onnx(controller: Controller, path: str | Path) -> Path:
         input_names=["observation"],
         output_names=["action"],
         dynamic_axes={"observation": {0: "batch"}, "action": {0: "batch"}},
-        dynamo=False,
+        dynamo=True,
+        verbose=False,
     )
     return path

@@ -35,3 +35,15 @@ def test_help_of_every_command_says_what_it_does(capsys):
             main([command, "--help"])
         assert exit_info.value.code == 0
     assert "baseline LR schedule" in capsys.readouterr().out
+
+
+def test_compare_runs_controllers_and_baselines_on_the_same_runs(tmp_path, capsys):
+    args = ["compare", "--env", "wine-mlp", "--epochs", "3", "--seeds", "0,1", "--schedules", "constant,cosine"]
+    assert main([*args, "--controllers", "pretrained", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("controller:pretrained", "constant", "cosine"):
+        assert name in out
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert {r["policy"] for r in rows} == {"controller:pretrained", "constant", "cosine"}
+    assert all(r["runs"] == "2" for r in rows)
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
