@@ -22,7 +22,6 @@ import os
 import shutil
 import time
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,9 @@ class TrainOptions:
     )
     algo: str = option("ppo", "stable-baselines3 algorithm: dqn is discrete, sac continuous", choices=ALGORITHMS)
     action_mode: str = option("discrete", "discrete (LR multipliers) or continuous (log-scale factor)")
-    envs: int = option(2, "training runs stepped in parallel (one process each when more than one)")
+    envs: int = option(2, "training runs stepped in parallel (one process or Ray actor each when more than one)")
+    ray: bool = option(False, "step the training runs as Ray actors (CPUs and GPUs of a machine or a cluster)")
+    address: str | None = option(None, "address of a running Ray cluster to join; default: a local instance")
     total_steps: int = option(20_000, "env steps (epochs) to train for, over all parallel envs")
     seed: int = option(0, "seed of the agent and of the env draws")
     out: Path = option(Path("runs/train"), "run folder: checkpoints, logs, evaluations")
@@ -121,23 +122,37 @@ def env_kwargs(options: TrainOptions) -> dict[str, Any]:
     return kwargs
 
 
-def _make_env(specs: list[str], kwargs: dict[str, Any], single_thread: bool) -> Callable[[], TrainingRunEnv]:
-    def build() -> TrainingRunEnv:
-        if single_thread:  # one core per training run when runs go in parallel processes
-            torch.set_num_threads(1)
-        return TrainingRunEnv(specs, **kwargs)
+@dataclass(frozen=True)
+class EnvBuilder:
+    """Builds a :class:`TrainingRunEnv` over ``specs`` (picklable, so it travels to processes and Ray actors)."""
 
-    return build
+    specs: tuple[str, ...]
+    kwargs: dict[str, Any]
+    single_thread: bool = False
+
+    def __call__(self, device: str = "cpu") -> TrainingRunEnv:
+        if self.single_thread:  # one core per training run when runs go in parallel processes
+            torch.set_num_threads(1)
+        return TrainingRunEnv(list(self.specs), device=device, **self.kwargs)
 
 
 def make_vec_env(options: TrainOptions, specs: list[str], num_envs: int, seed: int, parallel: bool):
-    """A VecNormalize-wrapped vector env of ``num_envs`` monitored training runs."""
+    """A VecNormalize-wrapped vector env of ``num_envs`` monitored training runs.
+
+    ``parallel``: Ray actors with ``options.ray``, else one process per run (SubprocVecEnv).
+    """
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-    factory = _make_env(specs, env_kwargs(options), single_thread=parallel)
-    vec_cls = SubprocVecEnv if parallel else DummyVecEnv
-    venv = sb3_make_vec_env(factory, n_envs=num_envs, seed=seed, vec_env_cls=vec_cls)
+    if parallel and options.ray:
+        from lr_agent.distributed import RayVecEnv
+
+        venv = RayVecEnv([EnvBuilder(tuple(specs), env_kwargs(options))] * num_envs)
+        venv.seed(seed)
+    else:
+        builder = EnvBuilder(tuple(specs), env_kwargs(options), single_thread=parallel)
+        vec_cls = SubprocVecEnv if parallel else DummyVecEnv
+        venv = sb3_make_vec_env(builder, n_envs=num_envs, seed=seed, vec_env_cls=vec_cls)
     return VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=10.0)
 
 
@@ -238,7 +253,12 @@ def train(options: TrainOptions) -> Path:
         raise ValueError(f"--resume: {out} holds no checkpoint to resume from")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "options.json", json.dumps(options.to_json(), indent=2).encode())
-    parallel = options.envs > 1
+    parallel = options.envs > 1 or options.ray
+    started_ray = False
+    if options.ray:
+        from lr_agent.distributed import init_ray
+
+        started_ray = init_ray(options.address)
     venv = make_vec_env(options, options.specs, options.envs, options.seed, parallel)
     eval_env = make_vec_env(options, options.eval_specs, 1, options.seed + 10_000, parallel=False)
     eval_env.training = False
@@ -264,8 +284,15 @@ def train(options: TrainOptions) -> Path:
             )
         checkpoints.save(model, venv)
     finally:
+        if options.ray and hasattr(venv.venv, "dropped_episodes"):
+            print(f"episodes dropped after a sub-environment failed: {venv.venv.dropped_episodes}")
+            atomic_write(out / "dropped_episodes.json", json.dumps({"dropped": venv.venv.dropped_episodes}).encode())
         venv.close()
         eval_env.close()
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     times = out / "train_seconds.json"
     previous = json.loads(times.read_text())["seconds"] if times.exists() else 0.0
     atomic_write(times, json.dumps({"seconds": previous + time.time() - started}).encode())
@@ -323,7 +350,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     if latest is None:
         raise ValueError(f"{run_dir} holds no checkpoint yet")
     model = _algorithm(options.algo).load(latest / "model.zip", device="cpu")
-    dummy = DummyVecEnv([_make_env(options.eval_specs, env_kwargs(options), single_thread=False)])
+    dummy = DummyVecEnv([EnvBuilder(tuple(options.eval_specs), env_kwargs(options))])
     normalizer = VecNormalize.load(str(latest / "vecnormalize.pkl"), dummy)
     return options, model, normalizer
 

@@ -31,8 +31,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         >>> opt = torch.optim.SGD(model.parameters(), lr=0.01)
         >>> sched = lr_agent.ControllerScheduler(opt, lr_agent.Controller.pretrained(), total_epochs=10)
         >>> for epoch in range(10):
-        ...     loss = float(model(torch.ones(4)).pow(2))  # stands for an epoch of training
-        ...     sched.step(train_loss=loss, val_loss=None)
+        ...     loss = model(torch.ones(4)).pow(2).sum()  # stands for an epoch of training
+        ...     opt.zero_grad(); loss.backward(); opt.step()
+        ...     sched.step(train_loss=loss.item(), val_loss=None)
         >>> 0 < sched.get_last_lr()[0] < 10
         True
     """

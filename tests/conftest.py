@@ -1,5 +1,7 @@
 """Shared test settings: one seed, small budgets."""
 
+import pytest
+
 import lr_agent  # noqa: F401  (registers the Gymnasium ids)
 
 SEED = 0
@@ -26,3 +28,15 @@ def random_controller(seed: int = SEED, output: str = "argmax", hidden: int = 16
         info={"note": "random weights for tests"},
         **kwargs,
     )
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray instance for the whole test session (starting one takes seconds)."""
+    import ray
+
+    from lr_agent.distributed import init_ray
+
+    init_ray(num_cpus=4)
+    yield ray
+    ray.shutdown()
