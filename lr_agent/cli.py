@@ -129,6 +129,27 @@ def run_export(options: ExportOptions) -> None:
         print(f"wrote {path}")
 
 
+@dataclass
+class ExperimentOptions:
+    """Run an experiment config on Ray Tune: methods × workloads × initial LRs × seeds; a report and plots."""
+
+    config: Path = option(None, "experiment file (TOML), e.g. experiments/quick.toml", positional=True)
+    address: str | None = option(None, "address of a running Ray cluster to join; default: a local instance")
+
+
+def run_experiment_command(options: ExperimentOptions) -> None:
+    """Run (or resume) the experiment and say where its report went."""
+    from lr_agent.distributed import init_ray
+    from lr_agent.experiment import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig.from_toml(options.config)
+    if options.address:
+        init_ray(options.address)
+    folder = run_experiment(config)
+    print((folder / "report.md").read_text())
+    print(f"wrote {folder / 'results.csv'}, {folder / 'report.md'} and {folder / 'ratios.png'}")
+
+
 def run_compare(options: CompareOptions) -> None:
     """Run the comparison (it prints its table)."""
     compare(options)
@@ -140,6 +161,7 @@ COMMANDS = {
     "train": (TrainOptions, run_train),
     "export": (ExportOptions, run_export),
     "compare": (CompareOptions, run_compare),
+    "experiment": (ExperimentOptions, run_experiment_command),
 }
 
 

@@ -180,6 +180,10 @@ class RayVecEnv(VecEnv):
         import ray
         from ray.exceptions import RayActorError, RayTaskError
 
+        try:
+            return ray.get(refs)  # one wait for all actors: the common case
+        except (RayActorError, RayTaskError):
+            pass
         results: list[Any] = []
         for i, ref in enumerate(refs):
             try:

@@ -50,11 +50,13 @@ def run_episode(
     options: dict[str, Any] | None = None,
     name: str = "",
     progress: bool = False,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> EpisodeResult:
     """Reset ``env`` with ``seed`` and run ``policy`` to the end of the episode.
 
     A :class:`Schedule` sets the LR directly (``step_lr``), one period per
     env step, so baselines and agents run on identical training runs.
+    ``on_step`` is called with each step's ``info`` (e.g. to report it to Ray Tune).
     """
     obs, info = env.reset(seed=seed, options=options)
     inner = env.unwrapped
@@ -73,6 +75,8 @@ def run_episode(
             obs, reward, terminated, truncated, info = env.step(action)
         result.records.append(info)
         result.total_reward += reward
+        if on_step is not None:
+            on_step(info)
         t += 1
         bar.update()
         bar.set_postfix(val_loss=f"{info['val_loss']:.4g}", lr=f"{info['lr']:.3g}")

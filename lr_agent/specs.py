@@ -57,7 +57,8 @@ import numpy as np
 from lr_agent import datasets, models
 from lr_agent.errors import SpecError, UnknownNameError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "schedulefree-adamw", "prodigy")
+"""Optimizer names; the last two are the LR-free optimizers of ``pip install "lr-agent[lrfree]"``."""
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,18 @@ def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    try:
+        if config.optimizer == "schedulefree-adamw":
+            from schedulefree import AdamWScheduleFree
+
+            return AdamWScheduleFree(params, lr=config.lr, weight_decay=config.weight_decay)
+        from prodigyopt import Prodigy
+
+        return Prodigy(params, lr=config.lr, weight_decay=config.weight_decay)
+    except ImportError as exc:
+        raise ImportError(f'the {config.optimizer} optimizer needs: pip install "lr-agent[lrfree]"') from exc
 
 
 class SupervisedWorkload:
@@ -134,6 +145,8 @@ class SupervisedWorkload:
     def train(self, num_steps: int) -> float:
         """Run ``num_steps`` optimizer steps, reshuffling at each epoch's end."""
         self.model.train()
+        if hasattr(self.optimizer, "train"):  # Schedule-Free optimizers train on their own iterate
+            self.optimizer.train()
         total = torch.zeros((), device=self.device)
         for _ in range(num_steps):
             if self._position >= len(self._order):
@@ -152,6 +165,8 @@ class SupervisedWorkload:
     def evaluate(self) -> Evaluation:
         """Loss and (for classification) accuracy on the validation split."""
         self.model.eval()
+        if hasattr(self.optimizer, "eval"):  # ... and are evaluated on their averaged weights
+            self.optimizer.eval()
         output = self.model(self.x_val)
         loss = float(self.loss(output, self.y_val))
         if self.task != datasets.CLASSIFICATION:

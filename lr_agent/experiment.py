@@ -1,0 +1,316 @@
+"""Distributed experiments on Ray Tune (``lr-agent experiment experiments/NAME.toml``).
+
+An experiment runs a grid of method × workload × initial LR × seed, one Tune
+trial per training run, plus a per-workload reference grid search over
+``grid_lrs`` × ``grid_schedules``. A method is a baseline schedule name, a
+controller (``controller:pretrained`` or ``controller:PATH.lrc``), one of the
+LR-free optimizers (``schedulefree``: Schedule-Free AdamW, ``prodigy``: Prodigy,
+each at its own default LR), or ``pbt``: Ray Tune's Population Based Training
+over the LR of a constant schedule. Every trial reports each epoch to Tune;
+Tune keeps the results, so running an interrupted experiment again resumes it
+and skips the trials that finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import tempfile
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lr_agent.errors import SpecError
+from lr_agent.options import option
+
+LR_FREE = {"schedulefree": ("schedulefree-adamw", 0.0025), "prodigy": ("prodigy", 1.0)}
+"""LR-free methods: the optimizer they swap in and the LR it is used at (its default)."""
+
+
+@dataclass
+class ExperimentConfig:
+    """An experiment: what to run, and where Tune keeps it."""
+
+    name: str = option("experiment", "name of the experiment (its folder under storage)")
+    workloads: list[str] = option(help="workload specs", factory=lambda: ["wine-mlp"])
+    lrs: list[float] = option(help="initial LRs each method starts from", factory=lambda: [1e-3, 1e-2])
+    seeds: list[int] = option(help="seeds (each fixes one run per workload)", factory=lambda: [0, 1, 2])
+    methods: list[str] = option(
+        help="methods compared", factory=lambda: ["constant", "cosine", "controller:pretrained"]
+    )
+    epochs: int | None = option(None, "epoch budget of every run (default: drawn from each spec)")
+    grid_lrs: list[float] = option(
+        help="LRs of the reference grid search", factory=lambda: np.logspace(-4, -1, 7).tolist()
+    )
+    grid_schedules: list[str] = option(help="schedules of the reference grid", factory=lambda: ["constant", "cosine"])
+    pbt_population: int = option(4, "Population Based Training: runs in the population")
+    pbt_interval: int = option(2, "Population Based Training: epochs between exploit/explore steps")
+    storage: Path = option(Path("runs/experiments"), "folder Tune keeps experiments in")
+    cpus_per_trial: float = option(1.0, "CPUs Ray reserves per trial")
+    gpus_per_trial: float = option(0.0, "GPU fraction per trial")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ExperimentConfig:
+        """Read an experiment file; a mistake names the file and the key."""
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SpecError(str(path), "(file)", "no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(str(path), "(syntax)", str(exc)) from None
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in raw:
+            if key not in names:
+                raise SpecError(str(path), key, f"unknown key; valid: {', '.join(names)}")
+        config = cls(**raw)
+        config.storage = Path(config.storage)
+        config.check(str(path))
+        return config
+
+    def check(self, origin: str = "<config>") -> None:
+        """Every method, workload and number must be usable before any trial starts."""
+        from lr_agent.schedules import SCHEDULES
+        from lr_agent.specs import get_spec
+
+        for workload in self.workloads:
+            try:
+                get_spec(workload)
+            except ValueError as exc:
+                raise SpecError(origin, "workloads", str(exc)) from None
+        valid = [*SCHEDULES, *LR_FREE, "pbt", "controller:pretrained", "controller:PATH.lrc"]
+        for method in [*self.methods, *self.grid_schedules]:
+            if method.startswith("controller:"):
+                name = method.removeprefix("controller:")
+                if name != "pretrained" and not Path(name).exists():
+                    raise SpecError(origin, "methods", f"controller file {name!r} does not exist")
+            elif method not in SCHEDULES and method not in LR_FREE and method != "pbt":
+                raise SpecError(origin, "methods", f"unknown method {method!r}; valid: {', '.join(valid)}")
+        if any(lr <= 0 for lr in [*self.lrs, *self.grid_lrs]):
+            raise SpecError(origin, "lrs", "every LR must be positive")
+
+    def trials(self) -> list[dict[str, Any]]:
+        """One dict per training run of the grid (the PBT populations are run apart)."""
+        runs = []
+        for workload in self.workloads:
+            for seed in self.seeds:
+                for method in self.methods:
+                    if method == "pbt":
+                        continue
+                    lrs = [LR_FREE[method][1]] if method in LR_FREE else self.lrs
+                    runs += [dict(group="method", method=method, workload=workload, lr=lr, seed=seed) for lr in lrs]
+                for schedule in self.grid_schedules:
+                    runs += [
+                        dict(group="grid", method=schedule, workload=workload, lr=lr, seed=seed) for lr in self.grid_lrs
+                    ]
+        for run in runs:
+            run["epochs"] = self.epochs
+        return runs
+
+
+def build_run(trial: dict[str, Any]):
+    """The env, the policy and the reset options of one trial."""
+    from lr_agent.compare import controller_env, load_controller
+    from lr_agent.schedules import make_schedule
+
+    options: dict[str, Any] = {"lr": trial["lr"]}
+    if trial.get("epochs"):
+        options["epochs"] = trial["epochs"]
+    method = trial["method"]
+    if method.startswith("controller:"):
+        controller = load_controller(method.removeprefix("controller:"))
+        return controller_env(trial["workload"], controller), controller.act, options
+    if method in LR_FREE:
+        options["optimizer"] = LR_FREE[method][0]
+        return controller_env(trial["workload"], None), make_schedule("constant"), options
+    return controller_env(trial["workload"], None), make_schedule(method), options
+
+
+def _report(info: dict[str, Any]) -> None:
+    from ray import tune
+
+    tune.report(
+        {
+            "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
+            "train_loss": info["train_loss"],
+            "val_accuracy": info["val_accuracy"] if info["val_accuracy"] is not None else float("nan"),
+            "lr": info["lr"],
+            "epoch": info["epoch"],
+            "optimizer_steps": info["step"] + info["probe_steps"],
+            "diverged": bool(info["diverged"]),
+        }
+    )
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune trainable: one training run, reported epoch by epoch."""
+    import torch
+
+    from lr_agent.episodes import run_episode
+
+    torch.set_num_threads(1)
+    trial = config["trial"]
+    env, policy, options = build_run(trial)
+    run_episode(env, policy, seed=trial["seed"], options=options, on_step=_report)
+
+
+def run_pbt_member(config: dict[str, Any]) -> None:
+    """Tune trainable for Population Based Training: a constant LR that PBT may change between epochs."""
+    import torch
+    from ray import tune
+
+    from lr_agent.compare import controller_env
+
+    torch.set_num_threads(1)
+    env = controller_env(config["workload"], None)
+    options = {"lr": config["lr"], **({"epochs": config["epochs"]} if config.get("epochs") else {})}
+    env.reset(seed=config["seed"], options=options)
+    probe_steps = 0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / "state.pt", weights_only=False)  # our own checkpoint
+        env.load_state_dict(state["env"])
+        probe_steps = state["optimizer_steps"] - state["env"]["steps_done"]
+    done = env.steps_done >= env.total_steps
+    while not done:
+        _, _, terminated, truncated, info = env.step_lr(config["lr"])
+        done = terminated or truncated
+        with tempfile.TemporaryDirectory() as folder:
+            steps = info["step"] + probe_steps
+            torch.save({"env": env.state_dict(), "optimizer_steps": steps}, Path(folder) / "state.pt")
+            metrics = {
+                "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
+                "train_loss": info["train_loss"],
+                "val_accuracy": info["val_accuracy"] if info["val_accuracy"] is not None else float("nan"),
+                "lr": info["lr"],
+                "epoch": info["epoch"],
+                "optimizer_steps": steps,
+                "diverged": bool(info["diverged"]),
+            }
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def _tuner(path: Path, trainable, param_space: dict[str, Any], resources: dict[str, float], **tune_config: Any):
+    """A Tuner for ``path``, restored (finished trials kept) when an earlier run left one there."""
+    from ray import tune
+
+    trainable = tune.with_resources(trainable, resources)
+    if tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+    run_config = tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=1)
+    return tune.Tuner(
+        trainable, param_space=param_space, run_config=run_config, tune_config=tune.TuneConfig(**tune_config)
+    )
+
+
+def _rows(result_grid, config_of) -> list[dict[str, Any]]:
+    rows = []
+    for result in result_grid:
+        if result.metrics is None or "val_loss" not in result.metrics:
+            continue
+        trial = config_of(result.config)
+        metrics = result.metrics
+        history = result.metrics_dataframe
+        rows.append(
+            {
+                **{k: trial[k] for k in ("group", "method", "workload", "lr", "seed")},
+                "final_val_loss": math.inf if metrics["diverged"] else metrics["val_loss"],
+                "final_val_accuracy": metrics["val_accuracy"],
+                "epochs": metrics["epoch"],
+                "optimizer_steps": metrics["optimizer_steps"],
+                "diverged": metrics["diverged"],
+                "finished_at": metrics.get("timestamp"),
+                "lr_curve": history["lr"].tolist() if history is not None else [],
+            }
+        )
+    return rows
+
+
+def run_experiment(config: ExperimentConfig) -> Path:
+    """Run (or resume) the experiment, then write ``results.csv``, ``report.md`` and PNG plots beside it."""
+    from lr_agent.distributed import init_ray
+
+    folder = config.storage.resolve() / config.name
+    started = init_ray()
+    resources = {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
+    try:
+        from ray import tune
+
+        trials = config.trials()
+        grid = _tuner(folder / "grid", run_trial, {"trial": tune.grid_search(trials)}, resources, reuse_actors=True)
+        rows = _rows(grid.fit(), lambda c: c["trial"])
+        if "pbt" in config.methods:
+            rows += _run_pbt(config, folder, resources)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    from lr_agent.report import write_report
+
+    rows.sort(key=lambda r: (r["workload"], r["group"], r["method"], r["lr"], r["seed"]))
+
+    write_report(config, rows, folder)
+    return folder
+
+
+def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]) -> list[dict[str, Any]]:
+    """One PBT population per workload × seed, over the same LR range and compute as the grid."""
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    rows = []
+    low, high = min(config.grid_lrs), max(config.grid_lrs)
+    for workload in config.workloads:
+        for seed in config.seeds:
+            pbt = PopulationBasedTraining(
+                time_attr="training_iteration",
+                perturbation_interval=config.pbt_interval,
+                hyperparam_mutations={"lr": tune.loguniform(low, high)},
+            )
+            starts = np.logspace(math.log10(low), math.log10(high), config.pbt_population).tolist()
+            space = {"workload": workload, "seed": seed, "epochs": config.epochs, "lr": tune.grid_search(starts)}
+            tuner = _tuner(
+                folder / f"pbt-{workload}-{seed}",
+                run_pbt_member,
+                space,
+                resources,
+                scheduler=pbt,
+                metric="val_loss",
+                mode="min",
+            )
+            members = _rows(
+                tuner.fit(), lambda c: dict(group="pbt", method="pbt", workload=c["workload"], lr=0.0, seed=c["seed"])
+            )
+            if members:
+                best = min(members, key=lambda r: r["final_val_loss"])
+                best["optimizer_steps"] = sum(m["optimizer_steps"] for m in members)
+                rows.append(best)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """Mean final validation loss per (method, workload, lr) over seeds, and the grid-search best per workload."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["group"], row["method"], row["workload"], row["lr"])].append(row)
+    means = {}
+    for key, members in groups.items():
+        finite = [m["final_val_loss"] for m in members if math.isfinite(m["final_val_loss"])]
+        means[key] = {
+            "mean": statistics.fmean(finite) if finite else math.inf,
+            "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
+            "diverged": sum(m["diverged"] for m in members),
+            "runs": len(members),
+            "steps": statistics.fmean(m["optimizer_steps"] for m in members),
+        }
+    grid_best = {}
+    for (group, method, workload, lr), stats in means.items():
+        if group == "grid" and stats["mean"] < grid_best.get(workload, (math.inf,))[0]:
+            grid_best[workload] = (stats["mean"], method, lr)
+    return means, grid_best

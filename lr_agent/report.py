@@ -1,0 +1,88 @@
+"""The results of an experiment: ``results.csv``, ``report.md`` and ``ratios.png``."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from lr_agent.controller import atomic_write
+
+
+def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
+    """Write the three files into ``folder``; return the report's path."""
+    from lr_agent.experiment import LR_FREE, summarise
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fields = [k for k in rows[0] if k != "lr_curve"] if rows else []
+    with (folder / "results.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    means, grid_best = summarise(rows)
+    lines = [f"# Experiment `{config.name}`", ""]
+    lines += [
+        f"{len(rows)} training runs: {len(config.workloads)} workloads, initial LRs {config.lrs}, "
+        f"seeds {config.seeds}. Final validation loss is the mean over seeds (a diverged run counts as "
+        "infinite); *ratio* is that divided by the best mean of the per-workload grid search over "
+        f"{len(config.grid_lrs)} LRs × {config.grid_schedules}; *steps* is the mean optimizer steps of one "
+        "run (LR range test probes included; for PBT, the whole population).",
+        "",
+    ]
+    for workload in config.workloads:
+        best = grid_best.get(workload)
+        if best is None:
+            continue
+        grid_steps = sum(s["steps"] for (g, _, w, _), s in means.items() if g == "grid" and w == workload)
+        lines += [
+            f"## {workload}",
+            "",
+            f"Grid-search best: {best[1]} at LR {best[2]:.3g}, final val loss {best[0]:.4f} "
+            f"(the grid's compute: {grid_steps:,.0f} optimizer steps per seed).",
+            "",
+            "| method | initial LR | final val loss | ± std | ratio to grid best | diverged | steps |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        method_rows = [(k, s) for k, s in means.items() if k[0] != "grid" and k[2] == workload]
+        for (group, method, _, lr), stats in sorted(method_rows, key=lambda item: (item[0][1], item[0][3])):
+            ratio = stats["mean"] / best[0] if math.isfinite(stats["mean"]) else math.inf
+            shown_lr = "own" if group == "pbt" or method in LR_FREE else f"{lr:.3g}"
+            lines.append(
+                f"| {method} | {shown_lr} | {stats['mean']:.4f} | {stats['std']:.4f} | {ratio:.3f} | "
+                f"{stats['diverged']}/{stats['runs']} | {stats['steps']:,.0f} |"
+            )
+        lines.append("")
+    report = folder / "report.md"
+    atomic_write(report, "\n".join(lines).encode())
+    _plot_ratios(means, grid_best, folder / "ratios.png")
+    return report
+
+
+def _plot_ratios(means: dict, grid_best: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = sorted(grid_best)
+    labels = sorted({(k[1], k[3], k[0]) for k in means if k[0] != "grid"})
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 4), constrained_layout=True)
+    width = 0.8 / max(len(workloads), 1)
+    for i, workload in enumerate(workloads):
+        ratios = []
+        for method, lr, group in labels:
+            stats = means.get((group, method, workload, lr))
+            ratio = stats["mean"] / grid_best[workload][0] if stats and math.isfinite(stats["mean"]) else math.nan
+            ratios.append(ratio)
+        ax.bar([x + i * width for x in range(len(labels))], ratios, width, label=workload)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(1.02, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(labels))])
+    ax.set_xticklabels([f"{m}\n{lr:.0e}" if g != "pbt" else m for m, lr, g in labels], fontsize="small", rotation=45)
+    ax.set(
+        ylabel="final val loss / grid-search best", yscale="log", title="ratio to the grid-search best (1.02 dashed)"
+    )
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,50 @@
+"""Experiments on Ray Tune, with tiny budgets, on the session's Ray instance."""
+
+import csv
+
+import pytest
+
+from lr_agent.errors import SpecError
+from lr_agent.experiment import ExperimentConfig, run_experiment
+
+TINY = """
+name = "tiny"
+workloads = ["wine-mlp"]
+lrs = [0.01]
+seeds = [0]
+epochs = 3
+methods = ["constant", "range-test-cosine", "controller:pretrained", "schedulefree", "prodigy", "pbt"]
+grid_lrs = [0.001, 0.1]
+grid_schedules = ["constant", "cosine"]
+pbt_population = 2
+pbt_interval = 1
+cpus_per_trial = 0.5
+"""
+
+
+def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY + f'storage = "{tmp_path / "store"}"\n')
+    config = ExperimentConfig.from_toml(path)
+    folder = run_experiment(config)
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    methods = {r["method"] for r in rows if r["group"] != "grid"}
+    assert methods == {"constant", "range-test-cosine", "controller:pretrained", "schedulefree", "prodigy", "pbt"}
+    assert sum(r["group"] == "grid" for r in rows) == 4
+    assert all(float(r["epochs"]) == 3 for r in rows)
+    report = (folder / "report.md").read_text()
+    assert "Grid-search best" in report and "| prodigy | own |" in report
+    assert (folder / "ratios.png").read_bytes()[:4] == b"\x89PNG"
+    assert all(r["finished_at"] for r in rows)
+    run_experiment(config)  # again: Tune restores the experiment and runs no finished trial twice
+    assert list(csv.DictReader((folder / "results.csv").open())) == rows  # same trials, same finish times
+
+
+def test_experiment_file_mistakes_name_the_file_and_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nmethod = ["cosine"]\n')
+    with pytest.raises(SpecError, match=r"bad.toml: method: unknown key; valid: name"):
+        ExperimentConfig.from_toml(path)
+    path.write_text('name = "x"\nmethods = ["cosinus"]\n')
+    with pytest.raises(SpecError, match=r"bad.toml: methods: unknown method 'cosinus'; valid: constant"):
+        ExperimentConfig.from_toml(path)
