@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command_parser.add_argument("--config", type=Path, help="TOML file of these options; flags given win")
     args = vars(parser.parse_args(argv))
     options, command = COMMANDS[args.pop("command")]
-    config = args.pop("config", None)
+    config = args.pop("config", None) if options is TrainOptions else None
     try:
         command(options.from_toml(config, **args) if config else options(**args))
     except (LRAgentError, ValueError) as exc:
