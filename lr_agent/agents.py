@@ -104,6 +104,12 @@ class TrainOptions:
         except (TypeError, ValueError) as exc:
             raise SpecError(str(path), "(options)", str(exc)) from None
 
+    @staticmethod
+    def saved(out: str | Path) -> dict[str, Any]:
+        """The options a run folder was trained with (empty when it has none)."""
+        path = Path(out) / "options.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def to_json(self) -> dict[str, Any]:
         """The options as JSON-friendly values."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
@@ -187,6 +193,8 @@ class _Checkpoints:
     def save(self, model, venv) -> Path:
         name = f"step_{model.num_timesteps:09d}"
         final, staging = self.folder / name, self.folder / f".{name}.tmp"
+        if final == self.latest():
+            return final  # this step is saved already; never delete the checkpoint `latest` names
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         model.save(staging / "model.zip")
@@ -210,6 +218,8 @@ def _callbacks(options: TrainOptions, venv, checkpoints: _Checkpoints, eval_env)
             self.bar = tqdm(total=options.total_steps, initial=self.model.num_timesteps, unit="step", desc="train")
 
         def _on_step(self) -> bool:
+            if self.model.num_timesteps > self.bar.total:  # on-policy rollouts end past the total
+                self.bar.total = self.model.num_timesteps
             self.bar.update(self.model.num_timesteps - self.bar.n)
             returns = [info["r"] for info in self.model.ep_info_buffer]
             if returns:
@@ -237,6 +247,12 @@ def _callbacks(options: TrainOptions, venv, checkpoints: _Checkpoints, eval_env)
         deterministic=True,
         verbose=0,
     )
+    history = options.out / "eval" / "evaluations.npz"
+    if history.exists():  # a resumed run keeps the evaluations of its earlier segments
+        with np.load(history) as data:
+            evaluate.evaluations_timesteps = data["timesteps"].tolist()
+            evaluate.evaluations_results = data["results"].tolist()
+            evaluate.evaluations_length = data["ep_lengths"].tolist()
     return CallbackList([Progress(), Checkpoint(), evaluate])
 
 
@@ -251,31 +267,40 @@ def train(options: TrainOptions) -> Path:
         raise ValueError(f"{out} already holds checkpoints; pass --resume to continue or choose another --out")
     if options.resume and latest is None:
         raise ValueError(f"--resume: {out} holds no checkpoint to resume from")
+    if latest is not None:
+        saved = TrainOptions(**TrainOptions.saved(out))
+        for name in ("algo", "action_mode", "multipliers", "max_log10_step", "relative_lr_bounds"):
+            if getattr(saved, name) != getattr(options, name):
+                raise ValueError(
+                    f"--resume: {name} {getattr(options, name)!r} differs from the run's {getattr(saved, name)!r}; "
+                    "a resumed agent keeps its algorithm and action set"
+                )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "options.json", json.dumps(options.to_json(), indent=2).encode())
     parallel = options.envs > 1 or options.ray
     started_ray = False
-    if options.ray:
-        from lr_agent.distributed import init_ray
-
-        started_ray = init_ray(options.address)
-    venv = make_vec_env(options, options.specs, options.envs, options.seed, parallel)
-    eval_env = make_vec_env(options, options.eval_specs, 1, options.seed + 10_000, parallel=False)
-    eval_env.training = False
-    algo = _algorithm(options.algo)
-    if latest is not None:
-        from stable_baselines3.common.vec_env import VecNormalize
-
-        venv = VecNormalize.load(str(latest / "vecnormalize.pkl"), venv.venv)
-        model = algo.load(latest / "model.zip", env=venv, device="cpu")
-    else:
-        kwargs = {**DEFAULT_ALGO_KWARGS[options.algo], **options.algo_kwargs}
-        model = algo("MlpPolicy", venv, seed=options.seed, device="cpu", **kwargs)
-    segment = len(list((out / "logs").glob("segment_*"))) if (out / "logs").exists() else 0
-    model.set_logger(configure(str(out / "logs" / f"segment_{segment}"), ["csv", "tensorboard"]))
-    remaining = options.total_steps - model.num_timesteps
+    venv = eval_env = None
     started = time.time()
     try:
+        if options.ray:
+            from lr_agent.distributed import init_ray
+
+            started_ray = init_ray(options.address)
+        venv = make_vec_env(options, options.specs, options.envs, options.seed, parallel)
+        eval_env = make_vec_env(options, options.eval_specs, 1, options.seed + 10_000, parallel=False)
+        eval_env.training = False
+        algo = _algorithm(options.algo)
+        if latest is not None:
+            from stable_baselines3.common.vec_env import VecNormalize
+
+            venv = VecNormalize.load(str(latest / "vecnormalize.pkl"), venv.venv)
+            model = algo.load(latest / "model.zip", env=venv, device="cpu")
+        else:
+            kwargs = {**DEFAULT_ALGO_KWARGS[options.algo], **options.algo_kwargs}
+            model = algo("MlpPolicy", venv, seed=options.seed, device="cpu", **kwargs)
+        segment = len(list((out / "logs").glob("segment_*"))) if (out / "logs").exists() else 0
+        model.set_logger(configure(str(out / "logs" / f"segment_{segment}"), ["csv", "tensorboard"]))
+        remaining = options.total_steps - model.num_timesteps
         if remaining > 0:
             model.learn(
                 remaining,
@@ -284,11 +309,12 @@ def train(options: TrainOptions) -> Path:
             )
         checkpoints.save(model, venv)
     finally:
-        if options.ray and hasattr(venv.venv, "dropped_episodes"):
+        if venv is not None and hasattr(venv.venv, "dropped_episodes"):
             print(f"episodes dropped after a sub-environment failed: {venv.venv.dropped_episodes}")
             atomic_write(out / "dropped_episodes.json", json.dumps({"dropped": venv.venv.dropped_episodes}).encode())
-        venv.close()
-        eval_env.close()
+        for env in (venv, eval_env):
+            if env is not None:
+                env.close()
         if started_ray:
             import ray
 

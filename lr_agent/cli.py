@@ -178,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     options, command = COMMANDS[args.pop("command")]
     config = args.pop("config", None) if options is TrainOptions else None
+    if options is TrainOptions and args.get("resume"):  # a resumed run keeps its own options
+        args = {**TrainOptions.saved(args.get("out", TrainOptions().out)), **args}
     try:
         command(options.from_toml(config, **args) if config else options(**args))
     except (LRAgentError, ValueError) as exc:

@@ -41,16 +41,17 @@ def load_controller(name: str) -> Controller:
     return Controller.pretrained() if name == "pretrained" else Controller.load(name)
 
 
-def controller_env(workload: str, controller: Controller | None) -> TrainingRunEnv:
+def controller_env(workload: str, controller: Controller | None, device: str = "cpu") -> TrainingRunEnv:
     """An env whose actions and LR bounds are the controller's (the defaults for baselines)."""
     if controller is None:
-        return TrainingRunEnv(workload, relative_lr_bounds=(1e-3, 1e3))
+        return TrainingRunEnv(workload, relative_lr_bounds=(1e-3, 1e3), device=device)
     return TrainingRunEnv(
         workload,
         action_mode=controller.action_mode,
         multipliers=controller.multipliers or (1.0,),
         max_log10_step=controller.max_log10_step,
         relative_lr_bounds=controller.relative_lr_bounds,
+        device=device,
     )
 
 
@@ -83,7 +84,7 @@ def summarise(results: dict[str, list[EpisodeResult]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "policy": name,
-                "final_val_loss": statistics.fmean(finite) if finite else math.inf,
+                "final_val_loss": statistics.fmean(finite) if len(finite) == len(finals) else math.inf,
                 "val_loss_std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
                 "final_val_accuracy": statistics.fmean(accs) if accs else None,
                 "diverged": sum(e.diverged for e in episodes),

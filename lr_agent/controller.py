@@ -170,7 +170,9 @@ class Controller:
         if meta.get("format") != FORMAT:
             raise ControllerFileError(path, f"not an lr-agent controller (format {meta.get('format')!r})")
         version = meta.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ControllerFileError(path, f"corrupt: format_version {version!r} is not a version number")
+        if version > FORMAT_VERSION:
             raise ControllerFileError(
                 path,
                 f"format version {version!r} is newer than this lr-agent reads ({FORMAT_VERSION}); upgrade lr-agent",
@@ -229,15 +231,27 @@ class Controller:
                     f"{name} has weight {tuple(weight.shape)} and bias {tuple(bias.shape)} after an input of {size}"
                 )
             size = weight.shape[0]
+        for name, tensor in self.tensors().items():
+            if not torch.isfinite(tensor).all():
+                raise fail(f"tensor {name!r} holds non-finite values")
+        if (self.obs_var < 0).any():
+            raise fail("obs_var has negative entries")
+        for name in ("obs_clip", "obs_epsilon"):
+            value = getattr(self, name)
+            if not (isinstance(value, float | int) and math.isfinite(value) and value > 0):
+                raise fail(f"{name} must be a positive finite number, got {value!r}")
+        if not (math.isfinite(self.max_log10_step) and 0 < self.max_log10_step <= 10):
+            raise fail(f"max_log10_step must be in (0, 10], got {self.max_log10_step!r}")
         outputs = len(self.multipliers) if self.output == "argmax" else 1
         if size != outputs:
             raise fail(f"the head gives {size} outputs, the action set needs {outputs}")
-        if self.output == "argmax" and (1.0 not in self.multipliers or min(self.multipliers) <= 0):
+        finite_positive = all(math.isfinite(m) and m > 0 for m in self.multipliers)
+        if self.output == "argmax" and (1.0 not in self.multipliers or not finite_positive):
             raise fail(f"multipliers must be positive and contain 1.0, got {list(self.multipliers)}")
         low, high = self.relative_lr_bounds
-        if not 0 < low <= 1 <= high:
+        if not (0 < low <= 1 <= high and math.isfinite(high)):
             raise fail(f"relative_lr_bounds must satisfy 0 < low <= 1 <= high, got {[low, high]}")
-        if not 0 < self.divergence_cut < 1:
+        if not 0 < self.divergence_cut < 1:  # also False for NaN
             raise fail(f"divergence_cut must be in (0, 1), got {self.divergence_cut}")
 
 
@@ -258,18 +272,22 @@ def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor],
         raise ControllerFileError(path, "corrupt: the header is not a JSON object")
     body = memoryview(data)[8 + header_size :]
     raw_meta = header.pop("__metadata__", None) or {}
-    if _METADATA_KEY not in raw_meta:
+    if not isinstance(raw_meta, dict) or _METADATA_KEY not in raw_meta:
         raise ControllerFileError(path, "not an lr-agent controller: the safetensors metadata has no 'lr_agent' entry")
     try:
         meta = json.loads(raw_meta[_METADATA_KEY])
     except (TypeError, json.JSONDecodeError):
         raise ControllerFileError(path, "corrupt: the lr_agent metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ControllerFileError(path, "corrupt: the lr_agent metadata is not a JSON object")
     tensors = {}
     for name, entry in header.items():
         try:
             dtype = _DTYPES[entry["dtype"]]
             shape = [int(s) for s in entry["shape"]]
             begin, end = (int(o) for o in entry["data_offsets"])
+            if any(s < 0 for s in shape):
+                raise ValueError(shape)
         except (KeyError, TypeError, ValueError):
             raise ControllerFileError(path, f"corrupt: tensor {name!r} has a bad header entry {entry!r}") from None
         itemsize = torch.empty((), dtype=dtype).element_size()
@@ -277,7 +295,10 @@ def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor],
             raise ControllerFileError(path, f"truncated: tensor {name!r} ends at byte {end}, the data has {len(body)}")
         if begin < 0 or end - begin != math.prod(shape) * itemsize:
             raise ControllerFileError(path, f"corrupt: tensor {name!r} has offsets {[begin, end]} for shape {shape}")
-        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype).reshape(shape).to(torch.float32)
+        if begin == end:
+            tensors[name] = torch.empty(shape, dtype=torch.float32)
+        else:
+            tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype).reshape(shape).float()
     return tensors, meta
 
 

@@ -205,8 +205,8 @@ class RayVecEnv(VecEnv):
         return {"terminal_observation": last, "TimeLimit.truncated": True, "episode_dropped": True}
 
     def _reset_call(self, index: int):
-        """The reset method of an actor, retried by Ray while the actor restarts."""
-        return self.actors[index].reset.options(max_task_retries=-1)
+        """The reset method of an actor, retried by Ray while the actor restarts (a few times, not forever)."""
+        return self.actors[index].reset.options(max_task_retries=5)
 
     def close(self) -> None:
         import ray

@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -97,7 +98,7 @@ class TrainingRunEnv(gym.Env):
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
             self.specs, self.factory = (), workload
-        elif isinstance(workload, str | WorkloadSpec):
+        elif isinstance(workload, str | os.PathLike | WorkloadSpec):
             self.specs, self.factory = (get_spec(workload),), None
         else:
             self.specs, self.factory = tuple(get_spec(w) for w in workload), None
@@ -251,6 +252,7 @@ class TrainingRunEnv(gym.Env):
             "workload": copy.deepcopy(self.workload.state_dict()),
             "tracker": self.tracker.state_dict(),
             "steps_done": self.steps_done,
+            "probe_steps": self.probe_steps,
             "initial_val_loss": self.initial_val_loss,
             "previous_val_loss": self.previous_val_loss,
             "np_random": self.np_random.bit_generator.state,
@@ -263,6 +265,7 @@ class TrainingRunEnv(gym.Env):
         self.workload.load_state_dict(state["workload"])
         self.tracker.load_state_dict(state["tracker"])
         self.steps_done = state["steps_done"]
+        self.probe_steps = state["probe_steps"]
         self.initial_val_loss = state["initial_val_loss"]
         self.previous_val_loss = state["previous_val_loss"]
         self.np_random.bit_generator.state = state["np_random"]

@@ -14,6 +14,7 @@ and skips the trials that finished.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import statistics
 import tempfile
@@ -27,6 +28,8 @@ import numpy as np
 
 from lr_agent.errors import SpecError
 from lr_agent.options import option
+
+logger = logging.getLogger(__name__)
 
 LR_FREE = {"schedulefree": ("schedulefree-adamw", 0.0025), "prodigy": ("prodigy", 1.0)}
 """LR-free methods: the optimizer they swap in and the LR it is used at (its default)."""
@@ -48,7 +51,9 @@ class ExperimentConfig:
         help="LRs of the reference grid search", factory=lambda: np.logspace(-4, -1, 7).tolist()
     )
     grid_schedules: list[str] = option(help="schedules of the reference grid", factory=lambda: ["constant", "cosine"])
-    pbt_population: int = option(4, "Population Based Training: runs in the population")
+    pbt_population: int | None = option(
+        None, "Population Based Training: runs in the population (default: as many as the grid has, same compute)"
+    )
     pbt_interval: int = option(2, "Population Based Training: epochs between exploit/explore steps")
     storage: Path = option(Path("runs/experiments"), "folder Tune keeps experiments in")
     cpus_per_trial: float = option(1.0, "CPUs Ray reserves per trial")
@@ -77,13 +82,26 @@ class ExperimentConfig:
         from lr_agent.schedules import SCHEDULES
         from lr_agent.specs import get_spec
 
+        # Trials run in their own folders (and maybe other machines): make file paths absolute.
+        self.workloads = [str(Path(w).resolve()) if w.endswith(".toml") else w for w in self.workloads]
+        self.methods = [
+            f"controller:{Path(m.removeprefix('controller:')).resolve()}"
+            if m.startswith("controller:") and m != "controller:pretrained"
+            else m
+            for m in self.methods
+        ]
         for workload in self.workloads:
             try:
                 get_spec(workload)
             except ValueError as exc:
                 raise SpecError(origin, "workloads", str(exc)) from None
         valid = [*SCHEDULES, *LR_FREE, "pbt", "controller:pretrained", "controller:PATH.lrc"]
-        for method in [*self.methods, *self.grid_schedules]:
+        for schedule in self.grid_schedules:
+            if schedule not in SCHEDULES:
+                raise SpecError(
+                    origin, "grid_schedules", f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}"
+                )
+        for method in self.methods:
             if method.startswith("controller:"):
                 name = method.removeprefix("controller:")
                 if name != "pretrained" and not Path(name).exists():
@@ -112,7 +130,7 @@ class ExperimentConfig:
         return runs
 
 
-def build_run(trial: dict[str, Any]):
+def build_run(trial: dict[str, Any], device: str = "cpu"):
     """The env, the policy and the reset options of one trial."""
     from lr_agent.compare import controller_env, load_controller
     from lr_agent.schedules import make_schedule
@@ -123,39 +141,49 @@ def build_run(trial: dict[str, Any]):
     method = trial["method"]
     if method.startswith("controller:"):
         controller = load_controller(method.removeprefix("controller:"))
-        return controller_env(trial["workload"], controller), controller.act, options
+        return controller_env(trial["workload"], controller, device), controller.act, options
     if method in LR_FREE:
         options["optimizer"] = LR_FREE[method][0]
-        return controller_env(trial["workload"], None), make_schedule("constant"), options
-    return controller_env(trial["workload"], None), make_schedule(method), options
+        return controller_env(trial["workload"], None, device), make_schedule("constant"), options
+    return controller_env(trial["workload"], None, device), make_schedule(method), options
 
 
-def _report(info: dict[str, Any]) -> None:
-    from ray import tune
+def _metrics(info: dict[str, Any], done: bool, optimizer_steps: int) -> dict[str, Any]:
+    """What a trial reports to Tune after each epoch (``done`` marks its last report)."""
+    return {
+        "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
+        "train_loss": info["train_loss"],
+        "val_accuracy": info["val_accuracy"] if info["val_accuracy"] is not None else float("nan"),
+        "lr": info["lr"],
+        "epoch": info["epoch"],
+        "optimizer_steps": optimizer_steps,
+        "diverged": bool(info["diverged"]),
+        "done": done,
+    }
 
-    tune.report(
-        {
-            "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
-            "train_loss": info["train_loss"],
-            "val_accuracy": info["val_accuracy"] if info["val_accuracy"] is not None else float("nan"),
-            "lr": info["lr"],
-            "epoch": info["epoch"],
-            "optimizer_steps": info["step"] + info["probe_steps"],
-            "diverged": bool(info["diverged"]),
-        }
-    )
+
+def _device() -> str:
+    import ray
+
+    return "cuda" if ray.get_gpu_ids() else "cpu"
 
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune trainable: one training run, reported epoch by epoch."""
     import torch
+    from ray import tune
 
     from lr_agent.episodes import run_episode
 
     torch.set_num_threads(1)
     trial = config["trial"]
-    env, policy, options = build_run(trial)
-    run_episode(env, policy, seed=trial["seed"], options=options, on_step=_report)
+    env, policy, options = build_run(trial, _device())
+
+    def report(info: dict[str, Any]) -> None:
+        done = info["diverged"] or info["step"] >= env.total_steps
+        tune.report(_metrics(info, done, info["step"] + info["probe_steps"]))
+
+    run_episode(env, policy, seed=trial["seed"], options=options, on_step=report)
 
 
 def run_pbt_member(config: dict[str, Any]) -> None:
@@ -166,32 +194,21 @@ def run_pbt_member(config: dict[str, Any]) -> None:
     from lr_agent.compare import controller_env
 
     torch.set_num_threads(1)
-    env = controller_env(config["workload"], None)
+    env = controller_env(config["workload"], None, _device())
     options = {"lr": config["lr"], **({"epochs": config["epochs"]} if config.get("epochs") else {})}
     env.reset(seed=config["seed"], options=options)
-    probe_steps = 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / "state.pt", weights_only=False)  # our own checkpoint
-        env.load_state_dict(state["env"])
-        probe_steps = state["optimizer_steps"] - state["env"]["steps_done"]
+            state = torch.load(Path(folder) / "state.pt", weights_only=True)
+        env.load_state_dict(state)
     done = env.steps_done >= env.total_steps
     while not done:
         _, _, terminated, truncated, info = env.step_lr(config["lr"])
         done = terminated or truncated
         with tempfile.TemporaryDirectory() as folder:
-            steps = info["step"] + probe_steps
-            torch.save({"env": env.state_dict(), "optimizer_steps": steps}, Path(folder) / "state.pt")
-            metrics = {
-                "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
-                "train_loss": info["train_loss"],
-                "val_accuracy": info["val_accuracy"] if info["val_accuracy"] is not None else float("nan"),
-                "lr": info["lr"],
-                "epoch": info["epoch"],
-                "optimizer_steps": steps,
-                "diverged": bool(info["diverged"]),
-            }
+            torch.save(env.state_dict(), Path(folder) / "state.pt")
+            metrics = _metrics(info, done, info["step"])
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
@@ -211,7 +228,8 @@ def _tuner(path: Path, trainable, param_space: dict[str, Any], resources: dict[s
 def _rows(result_grid, config_of) -> list[dict[str, Any]]:
     rows = []
     for result in result_grid:
-        if result.metrics is None or "val_loss" not in result.metrics:
+        if result.error is not None or not (result.metrics or {}).get("done"):
+            logger.warning("trial %s did not finish; left out of the results", result.path)
             continue
         trial = config_of(result.config)
         metrics = result.metrics
@@ -260,7 +278,7 @@ def run_experiment(config: ExperimentConfig) -> Path:
 
 
 def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]) -> list[dict[str, Any]]:
-    """One PBT population per workload × seed, over the same LR range and compute as the grid."""
+    """One PBT population per workload × seed over the grid's LR range (by default, as many runs as the grid)."""
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
 
@@ -273,7 +291,8 @@ def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]
                 perturbation_interval=config.pbt_interval,
                 hyperparam_mutations={"lr": tune.loguniform(low, high)},
             )
-            starts = np.logspace(math.log10(low), math.log10(high), config.pbt_population).tolist()
+            population = config.pbt_population or len(config.grid_lrs) * len(config.grid_schedules)
+            starts = np.logspace(math.log10(low), math.log10(high), population).tolist()
             space = {"workload": workload, "seed": seed, "epochs": config.epochs, "lr": tune.grid_search(starts)}
             tuner = _tuner(
                 folder / f"pbt-{workload}-{seed}",
@@ -303,7 +322,7 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[dict, dict]:
     for key, members in groups.items():
         finite = [m["final_val_loss"] for m in members if math.isfinite(m["final_val_loss"])]
         means[key] = {
-            "mean": statistics.fmean(finite) if finite else math.inf,
+            "mean": statistics.fmean(finite) if len(finite) == len(members) else math.inf,  # a divergence is inf
             "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
             "diverged": sum(m["diverged"] for m in members),
             "runs": len(members),

@@ -24,8 +24,8 @@ def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
     lines = [f"# Experiment `{config.name}`", ""]
     lines += [
         f"{len(rows)} training runs: {len(config.workloads)} workloads, initial LRs {config.lrs}, "
-        f"seeds {config.seeds}. Final validation loss is the mean over seeds (a diverged run counts as "
-        "infinite); *ratio* is that divided by the best mean of the per-workload grid search over "
+        f"seeds {config.seeds}. Final validation loss is the mean over seeds (infinite when any seed "
+        "diverged); *ratio* is that divided by the best mean of the per-workload grid search over "
         f"{len(config.grid_lrs)} LRs × {config.grid_schedules}; *steps* is the mean optimizer steps of one "
         "run (LR range test probes included; for PBT, the whole population).",
         "",

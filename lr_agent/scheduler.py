@@ -44,7 +44,6 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         controller: Controller,
         total_epochs: int,
         lr_bounds: tuple[float, float] | None = None,
-        last_epoch: int = -1,
     ) -> None:
         if total_epochs < 1:
             raise ValueError(f"total_epochs must be at least 1, got {total_epochs!r}")
@@ -54,7 +53,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.lr_bounds = tuple(lr_bounds) if lr_bounds is not None else controller.lr_bounds_for(self.start_lr)
         self.tracker = ObservationTracker(self.start_lr, self.lr_bounds)
         self.lr = self.start_lr
-        super().__init__(optimizer, last_epoch)
+        super().__init__(optimizer)  # resume through load_state_dict, not last_epoch
 
     def get_lr(self) -> list[float]:
         return [self.lr * (base / self.start_lr) for base in self.base_lrs]
@@ -72,6 +71,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             observation = self.tracker.update(self.lr, progress, train_loss, val_loss)
             finite = math.isfinite(train_loss) and (val_loss is None or math.isfinite(val_loss))
             factor = self.controller.lr_factor(observation) if finite else self.controller.divergence_cut
+        if not (math.isfinite(factor) and factor > 0):  # never hand the optimizer a NaN
+            factor = self.controller.divergence_cut
         low, high = self.lr_bounds
         self.lr = float(min(max(self.lr * factor, low), high))
         super().step()
@@ -99,3 +100,5 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.tracker.load_state_dict(state.pop("tracker"))
         state["lr_bounds"] = tuple(state["lr_bounds"])
         vars(self).update(state)
+        for group, lr in zip(self.optimizer.param_groups, self.get_last_lr(), strict=True):
+            group["lr"] = lr  # the optimizer runs at the restored LR, not the constructor's first pick

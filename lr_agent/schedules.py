@@ -180,7 +180,8 @@ class RangeTestCosine(Schedule):
 
     The probe (see :func:`lr_range_test`) raises the LR exponentially over a
     short run, restores the weights, and suggests ``fraction`` × the LR at the
-    smoothed loss minimum. The given initial LR is ignored.
+    smoothed loss minimum. The initial LR matters only through the probe's range
+    (on the env: its LR bounds, by default 1e-3 to 1e3 × the initial LR).
     """
 
     name = "range-test-cosine"

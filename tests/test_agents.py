@@ -106,3 +106,19 @@ def test_dqn_forces_discrete_and_sac_continuous_actions():
 def test_export_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "c.lrc")]) == 2
     assert "is not a training run folder" in capsys.readouterr().err
+
+
+def test_resume_from_the_cli_keeps_the_runs_options_and_evaluations(tmp_path):
+    out = tmp_path / "run"
+    options = dict(TINY, total_steps=64, out=out, algo_kwargs=ALGO_KWARGS["ppo"], multipliers=(0.5, 1.0, 2.0))
+    train(TrainOptions(**options))
+    first = json.loads((out / "options.json").read_text())
+    assert main(["train", "--out", str(out), "--resume", "--total-steps", "128"]) == 0
+    resumed = json.loads((out / "options.json").read_text())
+    assert resumed["specs"] == first["specs"] and resumed["multipliers"] == [0.5, 1.0, 2.0]
+    info = export(out, tmp_path / "c.lrc").info
+    assert info["trained_on"] == ["wine-mlp", "moons-mlp"]
+    timesteps = info["evaluation"]["timesteps"]
+    assert timesteps == sorted(timesteps) and timesteps[0] <= 64 < timesteps[-1]  # both segments kept
+    with pytest.raises(ValueError, match="algo 'a2c' differs from the run's 'ppo'"):
+        train(TrainOptions(**{**options, "algo": "a2c", "resume": True, "total_steps": 200}))

@@ -146,3 +146,41 @@ def test_onnx_export_gives_the_same_actions(tmp_path):
 
 def test_lr_agent_exports_the_public_names():
     assert {"Controller", "ControllerScheduler", "TrainingRunEnv"} <= set(lr_agent.__all__)
+
+
+def test_non_finite_or_invalid_numbers_are_refused_at_load(tmp_path):
+    from safetensors.torch import save_file
+
+    controller = random_controller()
+    tensors = {name: t.clone() for name, t in controller.tensors().items()}
+    tensors["head.weight"][0, 0] = float("nan")
+    save_file(tensors, tmp_path / "nan.lrc", metadata={"lr_agent": json.dumps(controller.metadata())})
+    with pytest.raises(ControllerFileError, match="tensor 'head.weight' holds non-finite values"):
+        Controller.load(tmp_path / "nan.lrc")
+    for change, message in [
+        (lambda m: m["actions"].update(multipliers=[float("nan"), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), "multipliers"),
+        (lambda m: m["actions"].update(max_log10_step=1e6), "max_log10_step"),
+        (lambda m: m["observation"].update(clip=-1.0), "obs_clip"),
+        (lambda m: m.update(format_version=True), "not a version number"),
+    ]:
+        meta = controller.metadata()
+        change(meta)
+        save_file(controller.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+        with pytest.raises(ControllerFileError, match=message):
+            Controller.load(tmp_path / "bad.lrc")
+
+
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ({"__metadata__": {"lr_agent": "[1, 2]"}}, "metadata is not a JSON object"),
+        ({"__metadata__": 5}, "has no 'lr_agent' entry"),
+        (
+            {"__metadata__": {"lr_agent": "{}"}, "x": {"dtype": "F32", "shape": [-2, -5], "data_offsets": [0, 40]}},
+            "tensor 'x' has a bad header entry",
+        ),
+    ],
+)
+def test_crafted_headers_get_a_controller_file_error(tmp_path, header, message):
+    with pytest.raises(ControllerFileError, match=message):
+        Controller.load(write_raw(tmp_path / "crafted.lrc", header, b"\0" * 40))

@@ -104,3 +104,27 @@ def test_step_without_train_loss_is_a_clear_error():
     sched = ControllerScheduler(one_param_optimizer(), random_controller(), total_epochs=3)
     with pytest.raises(ValueError, match="needs train_loss"):
         sched.step()
+
+
+def test_load_state_dict_sets_the_optimizer_to_the_restored_lr():
+    controller = random_controller()
+    opt = one_param_optimizer()
+    sched = ControllerScheduler(opt, controller, total_epochs=10)
+    for loss in (2.0, 1.5, 1.2, 1.0):
+        opt.step()
+        sched.step(train_loss=loss, val_loss=loss)
+    opt2 = one_param_optimizer()
+    restored = ControllerScheduler(opt2, controller, total_epochs=10)
+    restored.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == sched.get_last_lr()[0]
+
+
+def test_a_controller_factor_that_is_not_finite_falls_back_to_the_cut():
+    controller = random_controller()
+    opt = one_param_optimizer()
+    sched = ControllerScheduler(opt, controller, total_epochs=5)
+    before = sched.get_last_lr()[0]
+    controller.lr_factor = lambda observation: math.nan
+    opt.step()
+    sched.step(train_loss=1.0, val_loss=1.0)
+    assert sched.get_last_lr()[0] == pytest.approx(max(before * controller.divergence_cut, sched.lr_bounds[0]))

@@ -62,7 +62,12 @@ def test_overrides_replace_drawn_values_and_unknown_override_is_named():
         ("data", "source", "mnist", r"\[data\] source: unknown data set 'mnist'; valid: digits"),
         ("model", "kind", "custom_job:missing", r"\[model\] kind: module 'custom_job' has no attribute 'missing'"),
         ("model", "kind", "cnn", r"\[model\] kind: cnn needs an image data set"),
-        ("optimizer", "name", "rmsprop", r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw'\)"),
+        (
+            "optimizer",
+            "name",
+            "rmsprop",
+            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'schedulefree-adamw', 'prodigy'\)",
+        ),
         ("model", "depth", {"min": 3, "max": 1}, r"\[model\] depth: min 3 is greater than max 1"),
         (None, "seeds", 3, r"seeds: unknown key"),
     ],

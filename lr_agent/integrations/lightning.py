@@ -8,14 +8,14 @@ Example::
     trainer = L.Trainer(max_epochs=20, callbacks=[ControllerCallback()])  # the shipped controller
     trainer.fit(model, train_loader, val_loader)   # model logs "val_loss" in validation_step
 
-The epoch's training loss is the mean of the losses ``training_step`` returned;
-the validation loss is ``trainer.callback_metrics[val_loss_key]`` (None when the
-module does not log it). Don't configure another LR scheduler for the optimizer.
+The epoch's training loss is the mean of the losses ``training_step`` returned
+(the validation loss stands in when it returned none); the validation loss is
+``trainer.callback_metrics[val_loss_key]`` (None when the module does not log it).
+Don't configure another LR scheduler for the optimizer.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,10 +68,14 @@ class ControllerCallback(Callback):
             self._losses.append(loss.detach())
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        train_loss = float(torch.stack(self._losses).mean()) if self._losses else math.nan
+        train_loss = float(torch.stack(self._losses).mean()) if self._losses else None
         self._losses.clear()
         val = trainer.callback_metrics.get(self.val_loss_key)
         val_loss = None if val is None else float(val)
+        if train_loss is None:  # training_step returned no loss (manual optimization): use what there is
+            if val_loss is None:
+                return  # nothing to decide on: the LR stays
+            train_loss = val_loss
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step(train_loss=train_loss, val_loss=val_loss)
         self.history.append({"epoch": trainer.current_epoch, "lr": lr, "train_loss": train_loss, "val_loss": val_loss})
