@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ from torch import nn
 
 from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import DEFAULT_MULTIPLIERS, TrainingRunEnv
-from lr_agent.errors import SpecError, UnknownNameError
-from lr_agent.options import option
+from lr_agent.errors import UnknownNameError
+from lr_agent.options import from_toml, option
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
@@ -89,20 +88,7 @@ class TrainOptions:
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> TrainOptions:
         """Read options from a TOML file; ``overrides`` (e.g. from the command line) win."""
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise SpecError(str(path), "(file)", "no such file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(str(path), "(syntax)", str(exc)) from None
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in raw:
-            if key not in names:
-                raise SpecError(str(path), key, f"unknown option; valid: {', '.join(names)}")
-        try:
-            return cls(**{**raw, **overrides})
-        except (TypeError, ValueError) as exc:
-            raise SpecError(str(path), "(options)", str(exc)) from None
+        return from_toml(cls, path, **overrides)
 
     @staticmethod
     def saved(out: str | Path) -> dict[str, Any]:

@@ -13,12 +13,10 @@ and skips the trials that finished.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import statistics
 import tempfile
-import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lr_agent.errors import SpecError
-from lr_agent.options import option
+from lr_agent.options import from_toml, option
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +60,7 @@ class ExperimentConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> ExperimentConfig:
         """Read an experiment file; a mistake names the file and the key."""
-        try:
-            raw = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise SpecError(str(path), "(file)", "no such file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(str(path), "(syntax)", str(exc)) from None
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in raw:
-            if key not in names:
-                raise SpecError(str(path), key, f"unknown key; valid: {', '.join(names)}")
-        config = cls(**raw)
+        config = from_toml(cls, path)
         config.storage = Path(config.storage)
         config.check(str(path))
         return config

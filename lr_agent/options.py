@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from lr_agent.errors import SpecError
+
+T = TypeVar("T")
 
 MISSING = dataclasses.MISSING
 
@@ -52,3 +57,27 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         if "choices" in f.metadata:
             kwargs["choices"], kwargs["metavar"] = f.metadata["choices"], None
         parser.add_argument(flag, help=f"{help_text} (default: {shown})", **kwargs)
+
+
+def from_toml(cls: type[T], path: str | Path, **overrides: Any) -> T:
+    """An options dataclass read from a TOML file of its fields; ``overrides`` win.
+
+    A missing file, a syntax error, an unknown key or a bad value raises
+    :class:`~lr_agent.errors.SpecError` naming the file (and the key).
+    """
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpecError(str(path), "(file)", "no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), "(syntax)", str(exc)) from None
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise SpecError(str(path), key, f"unknown key; valid: {', '.join(names)}")
+    try:
+        return cls(**{**raw, **overrides})
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(str(path), "(options)", str(exc)) from None

@@ -92,7 +92,7 @@ def test_config_file_gives_options_and_flags_win(tmp_path):
     options = TrainOptions.from_toml(config, total_steps=10)
     assert (options.algo, options.total_steps, options.algo_kwargs) == ("a2c", 10, {"n_steps": 4})
     config.write_text("algo = 'ppo'\ntotal_step = 5\n")
-    with pytest.raises(SpecError, match=r"train.toml: total_step: unknown option; valid: specs"):
+    with pytest.raises(SpecError, match=r"train.toml: total_step: unknown key; valid: specs"):
         TrainOptions.from_toml(config)
 
 
