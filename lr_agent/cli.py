@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lr_agent.agents import TrainOptions
-from lr_agent.compare import CompareOptions, compare
+from lr_agent.compare import CompareOptions, compare, text_table
 from lr_agent.errors import LRAgentError
 from lr_agent.options import add_arguments, option
 from lr_agent.schedules import SCHEDULES as SCHEDULE_NAMES
@@ -51,7 +51,7 @@ def run_envs(options: EnvsOptions) -> None:
                 spec.params["lr"].describe(),
             )
         )
-    _print_table(rows)
+    print(text_table(rows))
 
 
 def run_baseline(options: BaselineOptions) -> None:
@@ -76,7 +76,7 @@ def run_baseline(options: BaselineOptions) -> None:
         f"{name}: {options.schedule} from lr {run.get('lr', float('nan')):.3g}, seed {options.seed}, "
         f"{run.get('optimizer')}, {run.get('model')} {run.get('model_params')}, batch {run.get('batch_size')}"
     )
-    _print_table(rows)
+    print(text_table(rows))
     status = "diverged" if result.diverged else f"final val loss {result.final['val_loss']:.4g}"
     print(f"{status}; return {result.total_reward:.3f}")
     stem = options.out / f"{name}-{options.schedule}-seed{options.seed}"
@@ -86,14 +86,6 @@ def run_baseline(options: BaselineOptions) -> None:
         writer.writeheader()
         writer.writerows(result.records)
     print(f"wrote {plot} and {stem.with_suffix('.csv')}")
-
-
-def _print_table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    for n, row in enumerate(rows):
-        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 @dataclass

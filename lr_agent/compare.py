@@ -95,19 +95,23 @@ def summarise(results: dict[str, list[EpisodeResult]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["diverged"], r["final_val_loss"]))
 
 
+def text_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as aligned text, the first row a header underlined with dashes."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The summary as an aligned text table."""
-    header = ("policy", "final val loss", "± std", "val accuracy", "diverged")
-    lines = [header]
+    lines = [("policy", "final val loss", "± std", "val accuracy", "diverged")]
     for r in rows:
         acc = "-" if r["final_val_accuracy"] is None else f"{r['final_val_accuracy']:.4f}"
         lines.append(
             (r["policy"], f"{r['final_val_loss']:.4f}", f"{r['val_loss_std']:.4f}", acc, f"{r['diverged']}/{r['runs']}")
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(text)
+    return text_table(lines)
 
 
 def compare(options: CompareOptions) -> list[dict[str, Any]]:

@@ -96,10 +96,6 @@ class ObservationTracker:
             self.best_val = min(self.best_val, val)
         return self.observation()
 
-    def set_lr(self, lr: float) -> None:
-        """Note an LR change made between chunks (e.g. by a probe) without new losses."""
-        self.lr = lr
-
     def observation(self) -> np.ndarray:
         """The current feature vector, in the order of :data:`FEATURES`."""
         low, high = self.lr_bounds
