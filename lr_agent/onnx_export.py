@@ -51,7 +51,7 @@ def export_onnx(controller: Controller, path: str | Path) -> Path:
         str(path),
         input_names=["observation"],
         output_names=["action"],
-        dynamic_axes={"observation": {0: "batch"}, "action": {0: "batch"}},
+        dynamic_shapes={"observation": {0: torch.export.Dim("batch")}},
         dynamo=True,
         verbose=False,
     )
