@@ -267,11 +267,16 @@ def run_experiment(config: ExperimentConfig) -> Path:
 
 def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]) -> list[dict[str, Any]]:
     """One PBT population per workload × seed over the grid's LR range (by default, as many runs as the grid)."""
+    import ray
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
 
     rows = []
     low, high = min(config.grid_lrs), max(config.grid_lrs)
+    population = config.pbt_population or len(config.grid_lrs) * len(config.grid_schedules)
+    # PBT exploits members that run side by side: fit the whole population on the cluster at once.
+    cpus = min(resources["cpu"], ray.cluster_resources().get("CPU", 1.0) / population)
+    member = {"cpu": cpus, "gpu": resources["gpu"] / population}
     for workload in config.workloads:
         for seed in config.seeds:
             pbt = PopulationBasedTraining(
@@ -279,14 +284,13 @@ def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]
                 perturbation_interval=config.pbt_interval,
                 hyperparam_mutations={"lr": tune.loguniform(low, high)},
             )
-            population = config.pbt_population or len(config.grid_lrs) * len(config.grid_schedules)
             starts = np.logspace(math.log10(low), math.log10(high), population).tolist()
             space = {"workload": workload, "seed": seed, "epochs": config.epochs, "lr": tune.grid_search(starts)}
             tuner = _tuner(
                 folder / f"pbt-{workload}-{seed}",
                 run_pbt_member,
                 space,
-                resources,
+                member,
                 scheduler=pbt,
                 metric="val_loss",
                 mode="min",
