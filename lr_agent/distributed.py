@@ -183,15 +183,18 @@ class RayVecEnv(VecEnv):
         try:
             return ray.get(refs)  # one wait for all actors: the common case
         except (RayActorError, RayTaskError):
-            pass
-        results: list[Any] = []
-        for i, ref in enumerate(refs):
-            try:
-                results.append(ray.get(ref))
-            except (RayActorError, RayTaskError) as exc:
-                logger.warning("sub-environment %d failed (%s); dropping its episode", i, type(exc).__name__)
-                results.append(None)
-        return results
+            return [self._result_or_none(i, ref) for i, ref in enumerate(refs)]
+
+    @staticmethod
+    def _result_or_none(index: int, ref) -> Any:
+        import ray
+        from ray.exceptions import RayActorError, RayTaskError
+
+        try:
+            return ray.get(ref)
+        except (RayActorError, RayTaskError) as exc:
+            logger.warning("sub-environment %d failed (%s); dropping its episode", index, type(exc).__name__)
+            return None
 
     def _drop_episode(self, index: int) -> dict[str, Any]:
         """Start a fresh episode on a failed sub-environment; its broken one is dropped and counted."""

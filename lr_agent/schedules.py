@@ -21,6 +21,7 @@ Example (cosine over 4 epochs from LR 0.1)::
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ Probe = Callable[[], float]
 """Runs an LR range test on the job and returns the LR it suggests (absolute)."""
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """An LR schedule: the factor on the initial LR for each period ``t`` (0-based) of ``horizon``.
 
     Subclasses implement :meth:`factor`; schedules that react to the run
@@ -53,12 +54,12 @@ class Schedule:
         self.horizon = horizon
         self.initial_lr = initial_lr
 
-    def observe(self, val_loss: float) -> None:
+    def observe(self, val_loss: float) -> None:  # noqa: B027 (an optional hook; fixed schedules ignore it)
         """Take the validation loss at the end of a period (ignored by fixed schedules)."""
 
+    @abc.abstractmethod
     def factor(self, t: int) -> float:
-        """The LR of period ``t`` divided by the initial LR."""
-        raise NotImplementedError  # the one hook each schedule implements
+        """The LR of period ``t`` divided by the initial LR (the one hook each schedule implements)."""
 
     def state_dict(self) -> dict[str, Any]:
         """The schedule's numbers: its settings and what it has seen."""
