@@ -46,3 +46,4 @@ format: setup
 bench: setup
 	$(BIN)/python experiments/bench_overhead.py
 	$(BIN)/python experiments/bench_decision.py
+	$(BIN)/python experiments/bench_scaling.py
