@@ -36,12 +36,6 @@ class EpisodeResult:
         """Whether the run's loss became non-finite."""
         return bool(self.records and self.records[-1]["diverged"])
 
-    @property
-    def best_val_loss(self) -> float:
-        """The lowest finite validation loss the run reached."""
-        finite = [r["val_loss"] for r in self.records if math.isfinite(r["val_loss"])]
-        return min(finite, default=math.inf)
-
 
 def run_episode(
     env: gym.Env,
