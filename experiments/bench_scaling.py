@@ -1,11 +1,13 @@
 """Scaling of RayVecEnv: env steps per second with N actors, divided by N × the one-actor figure.
 
-Two workloads: a real one (wine-mlp epochs on the CPU, N up to the cores of the
+Two workloads: a real one (digits-mlp epochs on the CPU, N up to the cores of the
 machine) and a simulated one whose epoch waits a fixed time without using the
 CPU, for N beyond the machine's cores, so that the round-trip cost of the
-design is visible. Goal: a ratio of at least 0.9 at every N.
+design is visible: once with one run per actor (one Ray call per run per step),
+once with ``--envs-per-actor`` runs per actor (one call per actor). Goal: a
+ratio of at least 0.9 at every N.
 
-    python experiments/bench_scaling.py [--real 1,2] [--simulated 1,8,16,32] [--seconds 20]
+    python experiments/bench_scaling.py [--real 1,2] [--simulated 1,8,16,32] [--seconds 20] [--envs-per-actor 4]
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class Waiting:
         return WaitingEnv(self.epoch_seconds)
 
 
-def steps_per_second(factory, n: int, seconds: float, cpus_per_env: float | None) -> float:
-    venv = RayVecEnv([factory] * n, num_cpus_per_env=cpus_per_env, monitor=False)
+def steps_per_second(factory, n: int, seconds: float, cpus_per_env: float | None, envs_per_actor: int = 1) -> float:
+    venv = RayVecEnv([factory] * n, num_cpus_per_env=cpus_per_env, monitor=False, envs_per_actor=envs_per_actor)
     try:
         venv.seed(0)
         venv.reset()
@@ -65,12 +67,18 @@ def steps_per_second(factory, n: int, seconds: float, cpus_per_env: float | None
         venv.close()
 
 
-def report(label: str, factory, counts: list[int], seconds: float, cpus_per_env: float | None) -> None:
+def report(
+    label: str, factory, counts: list[int], seconds: float, cpus_per_env: float | None, envs_per_actor: int = 1
+) -> float:
+    """Print the ratio at each N (the first N is the base); return the base's steps per second per env."""
     base = None
     for n in counts:
-        sps = steps_per_second(factory, n, seconds, cpus_per_env)
+        k = min(envs_per_actor, n)
+        sps = steps_per_second(factory, n, seconds, cpus_per_env, k)
         base = base if base is not None else sps / n
-        print(f"{label:<28} N={n:<3} {sps:9.1f} env steps/s   ratio {sps / (n * base):.3f}", flush=True)
+        actors = f"{-(-n // k)} actors" if k > 1 else ""
+        print(f"{label:<32} N={n:<3} {actors:<10} {sps:9.1f} env steps/s   ratio {sps / (n * base):.3f}", flush=True)
+    return base
 
 
 def main() -> None:
@@ -79,6 +87,7 @@ def main() -> None:
     parser.add_argument("--simulated", default="1,8,16,32", help="actor counts on the waiting workload")
     parser.add_argument("--epoch-seconds", type=float, default=0.05, help="wait of one simulated epoch")
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per measurement")
+    parser.add_argument("--envs-per-actor", type=int, default=4, help="runs per actor in the batched measurement")
     args = parser.parse_args()
     real = [int(n) for n in args.real.split(",") if n]
     simulated = [int(n) for n in args.simulated.split(",") if n]
@@ -87,6 +96,8 @@ def main() -> None:
     report("real (digits-mlp epochs)", real_env, real, args.seconds, 1.0)
     label = f"simulated ({1000 * args.epoch_seconds:g} ms wait)"
     report(label, Waiting(args.epoch_seconds), simulated, args.seconds, 1.0)
+    k = args.envs_per_actor
+    report(f"{label}, {k} runs/actor", Waiting(args.epoch_seconds), simulated, args.seconds, 1.0 / k, k)
 
 
 if __name__ == "__main__":

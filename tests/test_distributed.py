@@ -5,6 +5,7 @@ import signal
 import sys
 
 import numpy as np
+import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -28,8 +29,10 @@ def rollout(venv):
     return out
 
 
-def test_same_seeds_give_the_same_rollouts_as_dummy_vec_env(ray_instance):
-    ray_venv = RayVecEnv([BUILDER, BUILDER], monitor=False)
+@pytest.mark.parametrize("envs_per_actor", [1, 2])
+def test_same_seeds_give_the_same_rollouts_as_dummy_vec_env(ray_instance, envs_per_actor):
+    ray_venv = RayVecEnv([BUILDER, BUILDER], monitor=False, envs_per_actor=envs_per_actor)
+    assert len(ray_venv.actors) == 2 // envs_per_actor
     dummy = DummyVecEnv([BUILDER, BUILDER])
     try:
         got, expected = rollout(ray_venv), rollout(dummy)
@@ -77,6 +80,25 @@ def test_a_killed_actor_is_restarted_and_its_episode_dropped(ray_instance):
         venv.close()
 
 
+def test_a_killed_actor_of_several_runs_drops_each_of_their_episodes(ray_instance):
+    venv = RayVecEnv([BUILDER] * 4, envs_per_actor=2)
+    try:
+        assert len(venv.placements()) == 2
+        assert venv.get_attr("action_mode", indices=[1, 2]) == ["discrete"] * 2
+        venv.seed(SEED)
+        venv.reset()
+        venv.step(np.full(4, 3))
+        os.kill(venv.placements()[1]["pid"], signal.SIGKILL)  # holds runs 2 and 3
+        _, _, dones, infos = venv.step(np.full(4, 3))
+        assert dones.tolist() == [False, False, True, True] and venv.dropped_episodes == 2
+        assert infos[2]["episode_dropped"] and "episode_dropped" not in infos[1]
+        for _ in range(4):
+            obs, *_ = venv.step(np.full(4, 3))
+        assert np.all(np.isfinite(obs)) and venv.dropped_episodes == 2
+    finally:
+        venv.close()
+
+
 def _ship_this_module_to_actors():
     """Ray workers cannot import the tests; send this module's classes by value."""
     from ray import cloudpickle
@@ -102,9 +124,10 @@ class Flaky:
         return env
 
 
-def test_an_exception_inside_the_training_run_drops_the_episode(ray_instance):
+@pytest.mark.parametrize("envs_per_actor", [1, 2])
+def test_an_exception_inside_the_training_run_drops_the_episode(ray_instance, envs_per_actor):
     _ship_this_module_to_actors()
-    venv = RayVecEnv([Flaky(), BUILDER])
+    venv = RayVecEnv([Flaky(), BUILDER], envs_per_actor=envs_per_actor)
     try:
         venv.reset()
         venv.step(np.array([3, 3]))
