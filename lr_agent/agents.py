@@ -25,17 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
 from lr_agent.controller import Controller, atomic_write
-from lr_agent.env import DEFAULT_MULTIPLIERS, TrainingRunEnv
+from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
+
+
+SHAPE_MULTIPLIERS = (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)
+"""The default action set of training: with the scale from a range test, moves that shape the schedule."""
 
 
 @dataclass
@@ -55,16 +60,24 @@ class TrainOptions:
     envs: int = option(2, "training runs stepped in parallel (one process or Ray actor each when more than one)")
     ray: bool = option(False, "step the training runs as Ray actors (CPUs and GPUs of a machine or a cluster)")
     address: str | None = option(None, "address of a running Ray cluster to join; default: a local instance")
+    envs_per_actor: int = option(1, "with --ray: training runs per actor, stepped in threads (fewer Ray calls)")
     total_steps: int = option(20_000, "env steps (epochs) to train for, over all parallel envs")
     seed: int = option(0, "seed of the agent and of the env draws")
     out: Path = option(Path("runs/train"), "run folder: checkpoints, logs, evaluations")
     resume: bool = option(False, "continue from the last checkpoint in --out")
     relative_lr_bounds: tuple[float, float] = option(
-        (1e-3, 1e3), "LR bounds as factors on each run's initial LR; exported with the controller"
+        (1e-4, 1e4), "LR bounds as factors on each run's anchor LR; exported with the controller"
     )
-    multipliers: tuple[float, ...] = option(DEFAULT_MULTIPLIERS, "discrete action set: factors applied to the LR")
+    multipliers: tuple[float, ...] = option(SHAPE_MULTIPLIERS, "discrete action set: factors applied to the LR")
     max_log10_step: float = option(1.0, "continuous actions: decades the LR may move per step")
     max_epochs: int | None = option(None, "cap on each episode's epochs (default: the specs' own budgets)")
+    range_test_steps: int = option(
+        120, "start every run from an LR range test of this many steps (0: none); exported with the controller"
+    )
+    range_test_fraction: float = option(0.1, "the range test suggests this fraction of the LR at its loss minimum")
+    range_test_span: tuple[float, float] = option(
+        (1e-4, 1e4), "the LRs the range test sweeps, as factors on the initial LR"
+    )
     eval_every: int = option(2_000, "env steps between evaluations on the held-out specs")
     eval_episodes: int = option(4, "episodes per evaluation")
     checkpoint_every: int = option(2_000, "env steps between checkpoints")
@@ -78,11 +91,12 @@ class TrainOptions:
         self.action_mode = _ACTION_MODE.get(self.algo, self.action_mode)
         if self.action_mode not in ("discrete", "continuous"):
             raise ValueError(f"action_mode must be 'discrete' or 'continuous', got {self.action_mode!r}")
-        for name in ("envs", "total_steps", "eval_every", "eval_episodes", "checkpoint_every"):
+        for name in ("envs", "envs_per_actor", "total_steps", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         self.out = Path(self.out)
         self.relative_lr_bounds = tuple(self.relative_lr_bounds)
+        self.range_test_span = tuple(self.range_test_span)
         self.multipliers = tuple(self.multipliers)
 
     @classmethod
@@ -108,24 +122,44 @@ def env_kwargs(options: TrainOptions) -> dict[str, Any]:
         "multipliers": options.multipliers,
         "max_log10_step": options.max_log10_step,
         "relative_lr_bounds": options.relative_lr_bounds,
+        "range_test_steps": options.range_test_steps,
+        "range_test_fraction": options.range_test_fraction,
+        "range_test_span": options.range_test_span,
     }
     if options.max_epochs is not None:
         kwargs["max_epochs"] = options.max_epochs
     return kwargs
 
 
+class BudgetEndTerminates(gym.Wrapper):
+    """For agents in training: the end of the run's budget is a terminal state.
+
+    :class:`TrainingRunEnv` reports the budget's end as ``truncated``, Gymnasium's
+    time-limit convention, and stable-baselines3 then bootstraps the value of the
+    last observation, a state whose value the critic never learns. Yet the run
+    is over for good there and its ``progress`` feature says so: the value is zero.
+    """
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated or truncated, False, info
+
+
 @dataclass(frozen=True)
 class EnvBuilder:
-    """Builds a :class:`TrainingRunEnv` over ``specs`` (picklable, so it travels to processes and Ray actors)."""
+    """Builds a :class:`TrainingRunEnv` over ``specs`` for an agent, wrapped in :class:`BudgetEndTerminates`.
+
+    Picklable, so it travels to processes and Ray actors.
+    """
 
     specs: tuple[str, ...]
     kwargs: dict[str, Any]
     single_thread: bool = False
 
-    def __call__(self, device: str = "cpu") -> TrainingRunEnv:
+    def __call__(self, device: str = "cpu") -> gym.Env:
         if self.single_thread:  # one core per training run when runs go in parallel processes
             torch.set_num_threads(1)
-        return TrainingRunEnv(list(self.specs), device=device, **self.kwargs)
+        return BudgetEndTerminates(TrainingRunEnv(list(self.specs), device=device, **self.kwargs))
 
 
 def make_vec_env(options: TrainOptions, specs: list[str], num_envs: int, seed: int, parallel: bool):
@@ -139,7 +173,9 @@ def make_vec_env(options: TrainOptions, specs: list[str], num_envs: int, seed: i
     if parallel and options.ray:
         from lr_agent.distributed import RayVecEnv
 
-        venv = RayVecEnv([EnvBuilder(tuple(specs), env_kwargs(options))] * num_envs)
+        venv = RayVecEnv(
+            [EnvBuilder(tuple(specs), env_kwargs(options))] * num_envs, envs_per_actor=options.envs_per_actor
+        )
         venv.seed(seed)
     else:
         builder = EnvBuilder(tuple(specs), env_kwargs(options), single_thread=parallel)
@@ -155,12 +191,16 @@ def _algorithm(name: str):
 
 
 DEFAULT_ALGO_KWARGS: dict[str, dict[str, Any]] = {
-    "ppo": {"n_steps": 128, "batch_size": 64, "gamma": 0.99, "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}},
-    "a2c": {"n_steps": 16, "gamma": 0.99, "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}},
+    "ppo": {"n_steps": 128, "batch_size": 64, "gamma": 1.0, "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}},
+    "a2c": {"n_steps": 16, "gamma": 1.0, "ent_coef": 0.01, "policy_kwargs": {"net_arch": [64, 64]}},
     "dqn": {"learning_starts": 500, "gamma": 0.99, "policy_kwargs": {"net_arch": [64, 64]}},
     "sac": {"learning_starts": 500, "gamma": 0.99, "policy_kwargs": {"net_arch": [64, 64]}},
 }
-"""Defaults per algorithm, tuned for short episodes of cheap epochs; ``algo_kwargs`` overrides them."""
+"""Defaults per algorithm, tuned for short episodes of cheap epochs; ``algo_kwargs`` overrides them.
+
+On-policy agents are undiscounted (``gamma=1``): the return is then exactly ``ln(initial / final
+val loss)``, the run's end quality (see :class:`BudgetEndTerminates`).
+"""
 
 
 class _Checkpoints:
@@ -344,6 +384,9 @@ def controller_from_agent(model, obs_mean: np.ndarray, obs_var: np.ndarray, opti
         multipliers=tuple(options.multipliers) if output == "argmax" else (),
         max_log10_step=options.max_log10_step,
         relative_lr_bounds=tuple(options.relative_lr_bounds),
+        range_test_steps=options.range_test_steps,
+        range_test_fraction=options.range_test_fraction,
+        range_test_span=tuple(options.range_test_span),
         info=info,
     )
 

@@ -51,6 +51,9 @@ def controller_env(workload: str, controller: Controller | None, device: str = "
         multipliers=controller.multipliers or (1.0,),
         max_log10_step=controller.max_log10_step,
         relative_lr_bounds=controller.relative_lr_bounds,
+        range_test_steps=controller.range_test_steps,
+        range_test_fraction=controller.range_test_fraction,
+        range_test_span=controller.range_test_span,
         device=device,
     )
 

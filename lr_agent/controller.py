@@ -28,7 +28,7 @@ from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -54,6 +54,11 @@ class Controller:
     mean (continuous). Observations are normalised as ``clip((obs - mean) /
     sqrt(var + eps), ±obs_clip)`` first, as stable-baselines3's ``VecNormalize`` did
     in training.
+
+    ``range_test_steps > 0`` marks a controller trained to start from an LR range
+    test of that many steps: it expects the run's LR to be set to the test's
+    suggestion (``range_test_fraction`` × the LR at the loss minimum, sweeping
+    ``range_test_span`` × the starting LR) before its first decision (see :meth:`ControllerScheduler.range_test`).
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -69,6 +74,9 @@ class Controller:
     max_log10_step: float = 1.0
     relative_lr_bounds: tuple[float, float] = (1e-3, 1e3)
     divergence_cut: float = 0.1
+    range_test_steps: int = 0
+    range_test_fraction: float = 0.1
+    range_test_span: tuple[float, float] = (1e-4, 1e4)
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -130,6 +138,11 @@ class Controller:
             },
             "relative_lr_bounds": list(self.relative_lr_bounds),
             "divergence_cut": self.divergence_cut,
+            "range_test": {
+                "num_steps": self.range_test_steps,
+                "fraction": self.range_test_fraction,
+                "span": list(self.range_test_span),
+            },
             "info": self.info,
         }
 
@@ -180,6 +193,7 @@ class Controller:
         try:
             network, actions, observation = meta["network"], meta["actions"], meta["observation"]
             num_layers = int(network["num_layers"])
+            range_test = meta.get("range_test", {"num_steps": 0, "fraction": 0.1, "span": [1e-4, 1e4]})  # new in v2
             expected = {"obs_mean", "obs_var", "head.weight", "head.bias"}
             expected |= {f"layer{i}.{p}" for i in range(num_layers) for p in ("weight", "bias")}
             if set(tensors) != expected:
@@ -201,6 +215,9 @@ class Controller:
                 max_log10_step=float(actions["max_log10_step"]),
                 relative_lr_bounds=tuple(float(b) for b in meta["relative_lr_bounds"]),
                 divergence_cut=float(meta["divergence_cut"]),
+                range_test_steps=int(range_test["num_steps"]),
+                range_test_fraction=float(range_test["fraction"]),
+                range_test_span=tuple(float(f) for f in range_test["span"]),
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -253,6 +270,13 @@ class Controller:
             raise fail(f"relative_lr_bounds must satisfy 0 < low <= 1 <= high, got {[low, high]}")
         if not 0 < self.divergence_cut < 1:  # also False for NaN
             raise fail(f"divergence_cut must be in (0, 1), got {self.divergence_cut}")
+        if self.range_test_steps == 1 or self.range_test_steps < 0:
+            raise fail(f"range_test num_steps must be 0 (none) or at least 2, got {self.range_test_steps}")
+        if not 0 < self.range_test_fraction <= 1:
+            raise fail(f"range_test fraction must be in (0, 1], got {self.range_test_fraction}")
+        span = self.range_test_span
+        if len(span) != 2 or not (0 < span[0] < span[1] and math.isfinite(span[1])):
+            raise fail(f"range_test span must be [low, high] with 0 < low < high, got {list(span)}")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -70,6 +70,15 @@ class TrainingRunEnv(gym.Env):
             replace the spec's absolute ``lr_bounds``; controllers are trained and
             deployed this way, since a user's job has no spec.
         max_epochs: a cap on each drawn run's epoch budget (None: no cap).
+        range_test_steps: when positive, every episode starts with an LR range test
+            of that many optimizer steps over the LR bounds (weights restored after;
+            the steps are counted in ``probe_steps``, not in the budget). The LR it
+            suggests becomes the run's *anchor*: the LR of the first decision, the
+            reference of the observation's LR features and, with
+            ``relative_lr_bounds``, of the bounds. So the agent learns the schedule's
+            shape relative to a scale the probe found, whatever the initial LR.
+        range_test_fraction: the test suggests this fraction of the LR at its loss minimum.
+        range_test_span: the LRs the test sweeps, as factors on the initial LR.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -94,6 +103,9 @@ class TrainingRunEnv(gym.Env):
         device: str | torch.device = "cpu",
         relative_lr_bounds: tuple[float, float] | None = None,
         max_epochs: int | None = None,
+        range_test_steps: int = 0,
+        range_test_fraction: float = 0.1,
+        range_test_span: tuple[float, float] = (1e-4, 1e4),
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -127,6 +139,14 @@ class TrainingRunEnv(gym.Env):
             )
         self.relative_lr_bounds = relative_lr_bounds
         self.max_epochs = max_epochs
+        if range_test_steps == 1 or range_test_steps < 0:
+            raise ValueError(f"range_test_steps must be 0 (no test) or at least 2, got {range_test_steps!r}")
+        if not 0 < range_test_fraction <= 1:
+            raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
+        if not 0 < range_test_span[0] < range_test_span[1]:
+            raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
+        self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
+        self.range_test_span = tuple(range_test_span)
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -152,20 +172,25 @@ class TrainingRunEnv(gym.Env):
         self.total_steps = workload.epochs * workload.steps_per_epoch
         self.steps_done = 0
         self.probe_steps = 0
-        if self.relative_lr_bounds is None:
-            self.lr_bounds = tuple(workload.lr_bounds)
-        else:
-            self.lr_bounds = (
-                self.initial_lr * self.relative_lr_bounds[0],
-                self.initial_lr * self.relative_lr_bounds[1],
-            )
-        self.tracker = ObservationTracker(self.initial_lr, self.lr_bounds)
+        self.lr_bounds = self._bounds_around(self.initial_lr)
+        self.anchor_lr = self.initial_lr
+        if self.range_test_steps:
+            low, high = (self.initial_lr * factor for factor in self.range_test_span)
+            self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high))
+            self.lr_bounds = self._bounds_around(self.anchor_lr)
+        self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)
         self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss
-        info = {"lr": self.initial_lr, "epoch": 0.0, "step": 0, "val_loss": self.initial_val_loss}
+        info = {"lr": self.anchor_lr, "epoch": 0.0, "step": 0, "val_loss": self.initial_val_loss}
+        info["probe_steps"] = self.probe_steps
         if self.config is not None:
             info["workload"] = self.workload_spec.name
             info["run"] = dataclasses.asdict(self.config)
         return self.tracker.observation(), info
+
+    def _bounds_around(self, lr: float) -> tuple[float, float]:
+        if self.relative_lr_bounds is None:
+            return tuple(self.workload.lr_bounds)
+        return lr * self.relative_lr_bounds[0], lr * self.relative_lr_bounds[1]
 
     @property
     def lr(self) -> float:
@@ -221,8 +246,12 @@ class TrainingRunEnv(gym.Env):
         truncated = not diverged and self.steps_done >= self.total_steps
         return obs, float(reward), diverged, truncated, info
 
-    def lr_range_test(self, num_steps: int = 100, fraction: float = 0.1) -> float:
+    def lr_range_test(
+        self, num_steps: int = 100, fraction: float = 0.1, span: tuple[float, float] | None = None
+    ) -> float:
         """Run an LR range test from the current weights, restore them, and return the suggested LR.
+
+        ``span``: the absolute LRs swept (default: the run's LR bounds).
 
         The probe's optimizer steps are not charged to the episode's budget;
         ``probe_steps`` counts them. See :func:`lr_agent.schedules.lr_range_test`.
@@ -238,7 +267,7 @@ class TrainingRunEnv(gym.Env):
                 group["lr"] = lr * scale
             return workload.train(1)
 
-        low, high = self.lr_bounds
+        low, high = span or self.lr_bounds
         result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction)
         workload.load_state_dict(saved)
         self.probe_steps += len(result.lrs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
         "run (LR range test probes included; for PBT, the whole population).",
         "",
     ]
+    for method in sorted({k[1] for k in means if k[1].startswith("controller:")}):
+        lines += controller_summary(method, means, grid_best, config.workloads, config.lrs)
+    lines += compute_summary(rows)
     for workload in config.workloads:
         best = grid_best.get(workload)
         if best is None:
@@ -57,6 +61,73 @@ def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
     atomic_write(report, "\n".join(lines).encode())
     _plot_ratios(means, grid_best, folder / "ratios.png")
     return report
+
+
+def _mean(means: dict, method: str, workload: str, lr: float | None) -> float | None:
+    """The seed-mean final val loss of a method's runs (any LR when ``lr`` is None); None if it did not run."""
+    for (group, name, w, run_lr), stats in means.items():
+        if group != "grid" and name == method and w == workload and (lr is None or run_lr == lr):
+            return stats["mean"]
+    return None
+
+
+def controller_summary(method: str, means: dict, grid_best: dict, workloads: list[str], lrs: list[float]) -> list[str]:
+    """The quality goal's figures for one controller, over the (workload, initial LR) cases, as markdown lines.
+
+    A case counts as *beaten* by the controller when its seed-mean final val loss
+    is lower; a method that did not run in a case is left out of that count.
+    """
+    cases = [(w, lr) for w in workloads for lr in lrs if w in grid_best and _mean(means, method, w, lr) is not None]
+    if not cases:
+        return []
+    ratios = {(w, lr): _mean(means, method, w, lr) / grid_best[w][0] for w, lr in cases}
+
+    def beats(other: str, same_start: bool) -> str:
+        pairs = [(case, _mean(means, other, case[0], case[1] if same_start else None)) for case in cases]
+        pairs = [(case, value) for case, value in pairs if value is not None]
+        won = sum(_mean(means, method, *case) < value for case, value in pairs)
+        return f"{won}/{len(pairs)}" if pairs else "-"
+
+    near = sum(r <= 1.02 for r in ratios.values())
+    both = sum(
+        _mean(means, method, w, lr)
+        < min(_mean(means, "constant", w, lr) or math.inf, _mean(means, "cosine", w, lr) or math.inf)
+        for w, lr in cases
+    )
+    bad = sum(
+        not math.isfinite(_mean(means, method, w, lr)) and math.isfinite(_mean(means, "constant", w, lr) or math.inf)
+        for w, lr in cases
+    )
+    n = len(cases)
+    lines = [
+        f"## `{method}`: the quality goal",
+        "",
+        f"- within 2% of the grid-search best: **{near}/{n}** cases ({near / n:.0%}; goal 80%)",
+        f"- beats both constant and cosine at the same start: **{both}/{n}** ({both / n:.0%}; goal 90%)",
+        f"- diverged where a constant LR at the same start did not: **{bad}** (goal 0)",
+        f"- median ratio to the grid-search best: **{statistics.median(ratios.values()):.3f}**",
+        f"- beats, case by case: range-test-cosine at the same start {beats('range-test-cosine', True)}, "
+        f"schedulefree {beats('schedulefree', False)}, prodigy {beats('prodigy', False)}, pbt {beats('pbt', False)}",
+        "",
+        "| workload | " + " | ".join(f"LR {lr:g}" for lr in lrs) + " |",
+        "| --- |" + " --- |" * len(lrs),
+    ]
+    for workload in workloads:
+        cells = [f"{ratios[(workload, lr)]:.3f}" if (workload, lr) in ratios else "-" for lr in lrs]
+        lines.append(f"| {workload} | " + " | ".join(cells) + " |")
+    return [*lines, "", "Cells: the controller's final val loss / the grid-search best (seed means).", ""]
+
+
+def compute_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Total optimizer steps (range-test probes included) and runs of each method, as markdown lines."""
+    totals: dict[str, list[float]] = {}
+    for row in rows:
+        name = "grid search" if row["group"] == "grid" else row["method"]
+        totals.setdefault(name, []).append(row["optimizer_steps"])
+    lines = ["## Compute", "", "| method | runs | optimizer steps, all runs |", "| --- | --- | --- |"]
+    for name, steps in sorted(totals.items()):
+        lines.append(f"| {name} | {len(steps)} | {sum(steps):,.0f} |")
+    return [*lines, ""]
 
 
 def _plot_ratios(means: dict, grid_best: dict, path: Path) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
+from lr_agent.schedules import RangeTestResult, lr_range_test
 
 
 class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -24,6 +27,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     It decides exactly as :class:`~lr_agent.env.TrainingRunEnv` would on the same
     run (with ``relative_lr_bounds`` set to the controller's).
+
+    A controller trained to start from an LR range test (``controller.range_test_steps
+    > 0``, as the shipped one is) wants :meth:`range_test` called once before the
+    first epoch; without it, the starting LR stands in for the test's suggestion.
 
     Example:
         >>> import torch, lr_agent
@@ -51,9 +58,50 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.total_epochs = total_epochs
         self.start_lr = float(optimizer.param_groups[0].get("initial_lr", optimizer.param_groups[0]["lr"]))
         self.lr_bounds = tuple(lr_bounds) if lr_bounds is not None else controller.lr_bounds_for(self.start_lr)
+        self.fixed_bounds = lr_bounds is not None
         self.tracker = ObservationTracker(self.start_lr, self.lr_bounds)
         self.lr = self.start_lr
+        self.range_test_result: RangeTestResult | None = None
         super().__init__(optimizer)  # resume through load_state_dict, not last_epoch
+
+    def range_test(self, model: torch.nn.Module, train_step: Callable[[], float]) -> float:
+        """Run the controller's LR range test from the current weights; return the LR it anchors on.
+
+        ``train_step()`` runs one optimizer step on the next batch at the LR this
+        method has set in the optimizer, and returns that batch's loss. The test
+        raises the LR exponentially over ``controller.range_test_span`` × the
+        starting LR for
+        ``controller.range_test_steps`` steps, then restores ``model`` and the
+        optimizer as they were; the suggested LR becomes the anchor of the
+        controller's observation and bounds, and the first epoch's LR is decided
+        from it. Call it before the first ``step(...)``.
+        """
+        if self.last_epoch != 0:
+            raise RuntimeError("range_test() must be called before the first epoch's step()")
+        num_steps = self.controller.range_test_steps or 100
+        model_state = copy.deepcopy(model.state_dict())
+        optimizer_state = copy.deepcopy(self.optimizer.state_dict())
+
+        def step_at(lr: float) -> float:
+            for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+                group["lr"] = lr * (base / self.start_lr)
+            return float(train_step())
+
+        try:
+            low, high = (self.start_lr * factor for factor in self.controller.range_test_span)
+            result = lr_range_test(step_at, low, high, num_steps, self.controller.range_test_fraction)
+        finally:
+            model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(optimizer_state)
+        self.range_test_result = result
+        anchor = result.suggested_lr
+        if not self.fixed_bounds:
+            self.lr_bounds = self.controller.lr_bounds_for(anchor)
+        self.tracker = ObservationTracker(anchor, self.lr_bounds)
+        self.lr = anchor
+        self.last_epoch = -1  # decide the first epoch's LR again, from the anchor
+        self.step()
+        return anchor
 
     def get_lr(self) -> list[float]:
         return [self.lr * (base / self.start_lr) for base in self.base_lrs]
@@ -87,6 +135,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             "lr": self.lr,
             "start_lr": self.start_lr,
             "lr_bounds": list(self.lr_bounds),
+            "fixed_bounds": self.fixed_bounds,
             "total_epochs": self.total_epochs,
             "tracker": self.tracker.state_dict(),
             "controller": self.controller.fingerprint,

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from lr_agent.agents import TrainOptions, export, load_run, train
+from lr_agent.agents import EnvBuilder, TrainOptions, export, load_run, train
 from lr_agent.cli import main
 from lr_agent.controller import Controller
 from lr_agent.errors import SpecError
@@ -36,11 +36,15 @@ ALGO_KWARGS = {
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "sac"])
 def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
-    options = TrainOptions(**TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo])
+    probe = 20 if algo == "ppo" else 0  # one algorithm also trains from an LR range test
+    options = TrainOptions(
+        **TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo], range_test_steps=probe
+    )
     run_dir = train(options)
     controller = export(run_dir, tmp_path / "c.lrc")
     loaded = Controller.load(tmp_path / "c.lrc")
     assert loaded.info["algorithm"] == algo
+    assert loaded.range_test_steps == probe
     assert loaded.info["env_steps"] >= 64
     assert loaded.info["evaluation"]["specs"] == ["breast-cancer-mlp"]
     assert loaded.info["evaluation"]["mean_return"]  # evaluated on held-out specs during training
@@ -122,3 +126,10 @@ def test_resume_from_the_cli_keeps_the_runs_options_and_evaluations(tmp_path):
     assert timesteps == sorted(timesteps) and timesteps[0] <= 64 < timesteps[-1]  # both segments kept
     with pytest.raises(ValueError, match="algo 'a2c' differs from the run's 'ppo'"):
         train(TrainOptions(**{**options, "algo": "a2c", "resume": True, "total_steps": 200}))
+
+
+def test_agents_see_the_budget_end_as_terminal_so_no_value_is_bootstrapped_through_it():
+    env = EnvBuilder(("wine-mlp",), {"epochs": 2})()
+    env.reset(seed=SEED)
+    endings = [env.step(3)[2:4] for _ in range(2)]
+    assert endings == [(False, False), (True, False)]  # the bare env says (False, True) at the end

@@ -72,6 +72,18 @@ def test_newer_format_version_is_refused_saying_so(tmp_path):
         Controller.load(tmp_path / "new.lrc")
 
 
+def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path):
+    from safetensors.torch import save_file
+
+    controller = random_controller(range_test_steps=80, range_test_fraction=0.2)
+    loaded = Controller.load(controller.save(tmp_path / "probe.lrc"))
+    assert (loaded.range_test_steps, loaded.range_test_fraction) == (80, 0.2)
+    meta = controller.metadata() | {"format_version": 1}
+    del meta["range_test"]  # version 1 had no range test
+    save_file(controller.tensors(), tmp_path / "v1.lrc", metadata={"lr_agent": json.dumps(meta)})
+    assert Controller.load(tmp_path / "v1.lrc").range_test_steps == 0
+
+
 def test_metadata_that_does_not_match_the_tensors_is_refused(tmp_path):
     from safetensors.torch import save_file
 
@@ -162,6 +174,12 @@ def test_non_finite_or_invalid_numbers_are_refused_at_load(tmp_path):
         (lambda m: m["actions"].update(max_log10_step=1e6), "max_log10_step"),
         (lambda m: m["observation"].update(clip=-1.0), "obs_clip"),
         (lambda m: m.update(format_version=True), "not a version number"),
+        (lambda m: m.update(range_test={"num_steps": 1, "fraction": 0.1, "span": [1e-4, 1e4]}), "range_test num_steps"),
+        (
+            lambda m: m.update(range_test={"num_steps": 100, "fraction": 2.0, "span": [1e-4, 1e4]}),
+            "range_test fraction",
+        ),
+        (lambda m: m.update(range_test={"num_steps": 100, "fraction": 0.1, "span": [1e4, 1e-4]}), "range_test span"),
     ]:
         meta = controller.metadata()
         change(meta)

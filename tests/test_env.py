@@ -196,3 +196,34 @@ def test_bad_arguments_are_refused_with_the_value():
         TrainingRunEnv("wine-mlp", multipliers=(0.5, 2.0))
     with pytest.raises(gym.error.ResetNeeded):
         TrainingRunEnv("wine-mlp").step(0)
+
+
+def test_range_test_anchors_the_run_and_leaves_the_weights_as_they_were():
+    plain = TrainingRunEnv("wine-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3)
+    probed = TrainingRunEnv("wine-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, range_test_steps=60)
+    keep = probed.multipliers.index(1.0)
+    for lr in (1e-3, 1e-2):
+        _, plain_info = plain.reset(seed=0, options={"lr": lr})
+        _, info = probed.reset(seed=0, options={"lr": lr})
+        assert plain.anchor_lr == lr and plain_info["probe_steps"] == 0
+        assert info["probe_steps"] > 0 and info["lr"] == probed.anchor_lr != lr
+        assert info["val_loss"] == plain_info["val_loss"]  # the probe's steps were undone
+        assert probed.lr_bounds == pytest.approx((probed.anchor_lr * 1e-4, probed.anchor_lr * 1e4))
+        _, _, _, _, step = probed.step(keep)
+        assert step["lr"] == pytest.approx(probed.anchor_lr) and step["step"] == probed.workload.steps_per_epoch
+
+
+def test_range_test_settings_are_checked():
+    with pytest.raises(ValueError, match="range_test_steps"):
+        TrainingRunEnv("wine-mlp", range_test_steps=1)
+    with pytest.raises(ValueError, match="range_test_fraction"):
+        TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_fraction=0.0)
+    with pytest.raises(ValueError, match="range_test_span"):
+        TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_span=(10.0, 1.0))
+
+
+def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
+    env = TrainingRunEnv("wine-mlp", epochs=2, range_test_steps=30, range_test_span=(1e-2, 1e-1))
+    env.reset(seed=0, options={"lr": 0.02})
+    # the sweep is 2e-4..2e-3; a tenth of its best LR is at most 2e-4, and the test never goes below its start
+    assert env.anchor_lr == pytest.approx(2e-4)

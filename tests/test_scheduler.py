@@ -1,3 +1,4 @@
+import copy
 import math
 
 import numpy as np
@@ -18,7 +19,9 @@ def same_run_factory(config):
 def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
     controller = make()
     config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=8, lr=0.01, optimizer="sgd")
-    env = TrainingRunEnv(same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds)
+    env = TrainingRunEnv(
+        same_run_factory(config), multipliers=controller.multipliers, relative_lr_bounds=controller.relative_lr_bounds
+    )
     episode = run_episode(env, controller.act, seed=SEED)
     env_lrs = [r["lr"] for r in episode.records]
 
@@ -32,6 +35,34 @@ def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
     assert sched_lrs == env_lrs
     if make is random_controller:
         assert len(set(env_lrs)) > 2  # the test would be weak if the LR never moved
+
+
+def test_range_test_anchors_the_scheduler_as_it_anchors_the_env():
+    controller = random_controller(range_test_steps=40, relative_lr_bounds=(1e-4, 1e4))
+    config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer="sgd")
+    env = TrainingRunEnv(
+        same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds, range_test_steps=40
+    )
+    episode = run_episode(env, controller.act, seed=SEED)
+    env_lrs = [r["lr"] for r in episode.records]
+
+    run = SupervisedWorkload(config, seed=SEED)
+    sched = ControllerScheduler(run.optimizer, controller, total_epochs=config.epochs)
+    weights = copy.deepcopy(run.model.state_dict())
+    batch_order = copy.deepcopy({k: v for k, v in run.state_dict().items() if k not in ("model", "optimizer")})
+    anchor = sched.range_test(run.model, lambda: run.train(1))
+    assert all(torch.equal(weights[k], v) for k, v in run.model.state_dict().items())  # the probe left no trace
+    run.generator.set_state(batch_order["generator"])  # as the env does, rewind the batches the probe used
+    run._order, run._position = batch_order["order"], batch_order["position"]
+    assert anchor == pytest.approx(env.anchor_lr) and anchor != 1e-3
+    assert sched.lr_bounds == pytest.approx(env.lr_bounds)
+    sched_lrs = []
+    for _ in range(config.epochs):
+        sched_lrs.append(run.optimizer.param_groups[0]["lr"])
+        sched.step(train_loss=run.train(run.steps_per_epoch), val_loss=run.evaluate().loss)
+    assert sched_lrs == pytest.approx(env_lrs)
+    with pytest.raises(RuntimeError, match="before the first epoch"):
+        sched.range_test(run.model, lambda: run.train(1))
 
 
 def one_param_optimizer(lr=0.1, groups=1):
