@@ -108,7 +108,11 @@ class TrainOptions:
     def saved(out: str | Path) -> dict[str, Any]:
         """The options a run folder was trained with (empty when it has none)."""
         path = Path(out) / "options.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        if not path.exists():
+            return {}
+        saved = json.loads(path.read_text())
+        saved.setdefault("range_test_steps", 0)  # runs from before the range test trained without one
+        return saved
 
     def to_json(self) -> dict[str, Any]:
         """The options as JSON-friendly values."""
@@ -295,11 +299,12 @@ def train(options: TrainOptions) -> Path:
         raise ValueError(f"--resume: {out} holds no checkpoint to resume from")
     if latest is not None:
         saved = TrainOptions(**TrainOptions.saved(out))
-        for name in ("algo", "action_mode", "multipliers", "max_log10_step", "relative_lr_bounds"):
+        kept = ("algo", "action_mode", "multipliers", "max_log10_step", "relative_lr_bounds")
+        for name in (*kept, "range_test_steps", "range_test_fraction", "range_test_span"):
             if getattr(saved, name) != getattr(options, name):
                 raise ValueError(
                     f"--resume: {name} {getattr(options, name)!r} differs from the run's {getattr(saved, name)!r}; "
-                    "a resumed agent keeps its algorithm and action set"
+                    "a resumed agent keeps its algorithm, action set and range test"
                 )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "options.json", json.dumps(options.to_json(), indent=2).encode())
@@ -396,11 +401,9 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     run_dir = Path(run_dir)
-    try:
-        raw = json.loads((run_dir / "options.json").read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{run_dir} is not a training run folder (no options.json)") from None
-    options = TrainOptions(**raw)
+    if not (run_dir / "options.json").exists():
+        raise ValueError(f"{run_dir} is not a training run folder (no options.json)")
+    options = TrainOptions(**TrainOptions.saved(run_dir))
     latest = _Checkpoints(run_dir / "checkpoints").latest()
     if latest is None:
         raise ValueError(f"{run_dir} holds no checkpoint yet")

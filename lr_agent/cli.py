@@ -126,6 +126,7 @@ class ExperimentOptions:
     """Run an experiment config on Ray Tune: methods × workloads × initial LRs × seeds; a report and plots."""
 
     config: Path = option(None, "experiment file (TOML), e.g. experiments/quick.toml", positional=True)
+    report_only: bool = option(False, "train nothing: write the report from the trials an interrupted run finished")
     address: str | None = option(None, "address of a running Ray cluster to join; default: a local instance")
 
 
@@ -137,7 +138,7 @@ def run_experiment_command(options: ExperimentOptions) -> None:
     config = ExperimentConfig.from_toml(options.config)
     if options.address:
         init_ray(options.address)
-    folder = run_experiment(config)
+    folder = run_experiment(config, report_only=options.report_only)
     print((folder / "report.md").read_text())
     print(f"wrote {folder / 'results.csv'}, {folder / 'report.md'} and {folder / 'ratios.png'}")
 

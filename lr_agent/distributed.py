@@ -75,25 +75,36 @@ class _EnvActor:
         return [self.reset(slot, seed, opts) for slot, (seed, opts) in enumerate(zip(seeds, options, strict=True))]
 
     def step(self, actions: Sequence[Any]) -> list[tuple | None]:
-        """Step every env of the actor; ``None`` for one whose training run raised (the driver resets it)."""
+        """Step every env of the actor; ``None`` for one whose training run raised (the driver resets it).
+
+        The steps run side by side; the resets of finished episodes follow one at a
+        time, since building a run seeds torch's global generator.
+        """
         if self.pool is None:
-            return [self._step_one(0, actions[0])]
-        return list(self.pool.map(self._step_one, range(len(self.envs)), actions))
+            steps = [self._step_one(0, actions[0])]
+        else:
+            steps = list(self.pool.map(self._step_one, range(len(self.envs)), actions))
+        results: list[tuple | None] = []
+        for env, step in zip(self.envs, steps, strict=True):
+            if step is None:
+                results.append(None)
+                continue
+            obs, reward, terminated, truncated, info = step
+            done = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            reset_info: dict[str, Any] = {}
+            if done:
+                info["terminal_observation"] = obs
+                obs, reset_info = env.reset()
+            results.append((obs, float(reward), done, info, reset_info))
+        return results
 
     def _step_one(self, slot: int, action: Any) -> tuple | None:
-        env = self.envs[slot]
         try:
-            obs, reward, terminated, truncated, info = env.step(action)
+            return self.envs[slot].step(action)
         except Exception:
             logger.exception("the training run of slot %d raised; its episode is dropped", slot)
             return None
-        done = terminated or truncated
-        info["TimeLimit.truncated"] = truncated and not terminated
-        reset_info: dict[str, Any] = {}
-        if done:
-            info["terminal_observation"] = obs
-            obs, reset_info = env.reset()
-        return obs, float(reward), done, info, reset_info
 
     def get_attr(self, slot: int, name: str) -> Any:
         return self.envs[slot].get_wrapper_attr(name)
@@ -157,11 +168,19 @@ class RayVecEnv(VecEnv):
         self.factories = list(factories)
         n, k = len(self.factories), envs_per_actor
         groups = [self.factories[i : i + k] for i in range(0, n, k)]
-        gpus = default_share("GPU", len(groups)) if num_gpus_per_env is None else num_gpus_per_env * k
-        cpus = default_share("CPU", len(groups)) if num_cpus_per_env is None else num_cpus_per_env * k
-        self.actor_class = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1)(_EnvActor)
+        self.actor_class = ray.remote(max_restarts=-1)(_EnvActor)
         self.monitor = monitor
-        self.actors = [self.actor_class.remote(group, monitor) for group in groups]
+        self.actors = []
+        for group in groups:
+            gpus = default_share("GPU", len(groups)) if num_gpus_per_env is None else num_gpus_per_env * len(group)
+            cpus = default_share("CPU", len(groups)) if num_cpus_per_env is None else num_cpus_per_env * len(group)
+            if gpus > 1 and gpus != int(gpus):
+                raise ValueError(
+                    f"an actor of {len(group)} runs would ask for {gpus:g} GPUs; Ray takes fractions of one GPU "
+                    "or whole GPUs: lower num_gpus_per_env or envs_per_actor"
+                )
+            options = {"num_cpus": cpus, "num_gpus": gpus}
+            self.actors.append(self.actor_class.options(**options).remote(group, monitor))
         self.slots = [(i // k, i % k) for i in range(n)]  # sub-environment -> (actor, slot in the actor)
         self.groups = [range(i, min(i + k, n)) for i in range(0, n, k)]  # actor -> its sub-environments
         observation_space, action_space = ray.get(self.actors[0].spaces.remote())

@@ -76,7 +76,8 @@ class TrainingRunEnv(gym.Env):
             suggests becomes the run's *anchor*: the LR of the first decision, the
             reference of the observation's LR features and, with
             ``relative_lr_bounds``, of the bounds. So the agent learns the schedule's
-            shape relative to a scale the probe found, whatever the initial LR.
+            shape relative to a scale the probe found; the initial LR matters only
+            through the span the test sweeps.
         range_test_fraction: the test suggests this fraction of the LR at its loss minimum.
         range_test_span: the LRs the test sweeps, as factors on the initial LR.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
@@ -143,7 +144,7 @@ class TrainingRunEnv(gym.Env):
             raise ValueError(f"range_test_steps must be 0 (no test) or at least 2, got {range_test_steps!r}")
         if not 0 < range_test_fraction <= 1:
             raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
-        if not 0 < range_test_span[0] < range_test_span[1]:
+        if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
@@ -279,6 +280,8 @@ class TrainingRunEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before state_dict()")
         return {
             "workload": copy.deepcopy(self.workload.state_dict()),
+            "anchor_lr": self.anchor_lr,
+            "lr_bounds": list(self.lr_bounds),
             "tracker": self.tracker.state_dict(),
             "steps_done": self.steps_done,
             "probe_steps": self.probe_steps,
@@ -292,6 +295,8 @@ class TrainingRunEnv(gym.Env):
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset(seed=...) with the saved episode's seed first")
         self.workload.load_state_dict(state["workload"])
+        self.anchor_lr, self.lr_bounds = state["anchor_lr"], tuple(state["lr_bounds"])
+        self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)
         self.tracker.load_state_dict(state["tracker"])
         self.steps_done = state["steps_done"]
         self.probe_steps = state["probe_steps"]

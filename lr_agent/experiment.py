@@ -13,6 +13,7 @@ and skips the trials that finished.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import statistics
@@ -237,8 +238,26 @@ def _rows(result_grid, config_of) -> list[dict[str, Any]]:
     return rows
 
 
-def run_experiment(config: ExperimentConfig) -> Path:
-    """Run (or resume) the experiment, then write ``results.csv``, ``report.md`` and PNG plots beside it."""
+def _results(make_tuner, path: Path, report_only: bool):
+    """Fit the tuner, or with ``report_only`` read what finished at ``path`` (None when nothing ran there)."""
+    from ray import tune
+
+    if not report_only:
+        return make_tuner().fit()
+    if not tune.Tuner.can_restore(str(path)):
+        return None
+    try:
+        return make_tuner().get_results()
+    except RuntimeError:  # the folder was made, but no trial ran there
+        return None
+
+
+def run_experiment(config: ExperimentConfig, report_only: bool = False) -> Path:
+    """Run (or resume) the experiment, then write ``results.csv``, ``report.md`` and PNG plots beside it.
+
+    ``report_only``: train nothing; write the report from the trials an earlier,
+    interrupted run finished (unfinished PBT populations are left out).
+    """
     from lr_agent.distributed import init_ray
 
     folder = config.storage.resolve() / config.name
@@ -248,10 +267,12 @@ def run_experiment(config: ExperimentConfig) -> Path:
         from ray import tune
 
         trials = config.trials()
-        grid = _tuner(folder / "grid", run_trial, {"trial": tune.grid_search(trials)}, resources, reuse_actors=True)
-        rows = _rows(grid.fit(), lambda c: c["trial"])
+        space = {"trial": tune.grid_search(trials)}
+        grid = functools.partial(_tuner, folder / "grid", run_trial, space, resources, reuse_actors=True)
+        results = _results(grid, folder / "grid", report_only)
+        rows = _rows(results, lambda c: c["trial"]) if results is not None else []
         if "pbt" in config.methods:
-            rows += _run_pbt(config, folder, resources)
+            rows += _run_pbt(config, folder, resources, report_only)
     finally:
         if started:
             import ray
@@ -265,7 +286,9 @@ def run_experiment(config: ExperimentConfig) -> Path:
     return folder
 
 
-def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]) -> list[dict[str, Any]]:
+def _run_pbt(
+    config: ExperimentConfig, folder: Path, resources: dict[str, float], report_only: bool = False
+) -> list[dict[str, Any]]:
     """One PBT population per workload × seed over the grid's LR range (by default, as many runs as the grid)."""
     import ray
     from ray import tune
@@ -286,8 +309,10 @@ def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]
             )
             starts = np.logspace(math.log10(low), math.log10(high), population).tolist()
             space = {"workload": workload, "seed": seed, "epochs": config.epochs, "lr": tune.grid_search(starts)}
-            tuner = _tuner(
-                folder / f"pbt-{workload}-{seed}",
+            path = folder / f"pbt-{workload}-{seed}"
+            tuner = functools.partial(
+                _tuner,
+                path,
                 run_pbt_member,
                 space,
                 member,
@@ -295,10 +320,15 @@ def _run_pbt(config: ExperimentConfig, folder: Path, resources: dict[str, float]
                 metric="val_loss",
                 mode="min",
             )
+            results = _results(tuner, path, report_only)
+            if results is None:
+                continue
             members = _rows(
-                tuner.fit(), lambda c: dict(group="pbt", method="pbt", workload=c["workload"], lr=0.0, seed=c["seed"])
+                results, lambda c: dict(group="pbt", method="pbt", workload=c["workload"], lr=0.0, seed=c["seed"])
             )
-            if members:
+            if report_only and len(members) < population:
+                logger.warning("PBT population %s-%s did not finish; left out of the report", workload, seed)
+            elif members:
                 best = min(members, key=lambda r: r["final_val_loss"])
                 best["optimizer_steps"] = sum(m["optimizer_steps"] for m in members)
                 rows.append(best)

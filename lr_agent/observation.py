@@ -3,12 +3,13 @@
 Every feature is a log-ratio of two losses, a log-ratio of two LRs, or the
 fraction of the budget done, so it does not change when every loss is
 multiplied by a constant, and it depends on the LR only relative to the initial
-LR and the LR bounds. That is what lets one controller serve jobs it never saw.
+LR (the *anchor* when a run starts from an LR range test) and the LR bounds.
+That is what lets one controller serve jobs it never saw.
 
 ======================  ==================================================================
 feature                 value (``ln`` is the natural log)
 ======================  ==================================================================
-``log_lr``              ``ln(lr / initial_lr)``: where the LR stands against the start
+``log_lr``              ``ln(lr / initial_lr)``: where the LR stands against the start (or anchor)
 ``lr_position``         ``ln(lr / min) / ln(max / min)``: 0 at the lower LR bound, 1 at the upper
 ``lr_change``           ``ln(lr / previous lr)``: the last move
 ``progress``            fraction of the optimizer-step budget done, 0 to 1
@@ -57,7 +58,7 @@ class ObservationTracker:
     """Turns the raw figures of a run into the observation vector, chunk by chunk.
 
     Args:
-        initial_lr: the LR the run starts at (absolute).
+        initial_lr: the LR the run starts at (absolute), or its anchor after an LR range test.
         lr_bounds: ``(min, max)`` absolute LRs the controller may use.
 
     Example:

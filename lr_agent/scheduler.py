@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
     (absolute; default: the controller's bounds relative to the starting LR).
 
     It decides exactly as :class:`~lr_agent.env.TrainingRunEnv` would on the same
-    run (with ``relative_lr_bounds`` set to the controller's).
+    run (with ``relative_lr_bounds`` set to the controller's). With a range test,
+    "the same run" means the same batches after the test too: the env rewinds
+    the batches its test used, while here the test uses up batches of your loader.
 
     A controller trained to start from an LR range test (``controller.range_test_steps
     > 0``, as the shipped one is) wants :meth:`range_test` called once before the
@@ -61,7 +64,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.fixed_bounds = lr_bounds is not None
         self.tracker = ObservationTracker(self.start_lr, self.lr_bounds)
         self.lr = self.start_lr
-        self.range_test_result: RangeTestResult | None = None
+        self.range_test_result: RangeTestResult | None = None  # what the range test saw, when it ran
+        self.range_tested = False
         super().__init__(optimizer)  # resume through load_state_dict, not last_epoch
 
     def range_test(self, model: torch.nn.Module, train_step: Callable[[], float]) -> float:
@@ -76,8 +80,13 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         controller's observation and bounds, and the first epoch's LR is decided
         from it. Call it before the first ``step(...)``.
         """
-        if self.last_epoch != 0:
-            raise RuntimeError("range_test() must be called before the first epoch's step()")
+        if self.last_epoch != 0 or self.range_tested:
+            raise RuntimeError("range_test() runs once, before the first epoch's step()")
+        if not self.controller.range_test_steps:
+            warnings.warn(
+                "this controller was not trained from a range test; its decisions assume the starting LR",
+                stacklevel=2,
+            )
         num_steps = self.controller.range_test_steps or 100
         model_state = copy.deepcopy(model.state_dict())
         optimizer_state = copy.deepcopy(self.optimizer.state_dict())
@@ -93,15 +102,22 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         finally:
             model.load_state_dict(model_state)
             self.optimizer.load_state_dict(optimizer_state)
-        self.range_test_result = result
+        self.range_test_result, self.range_tested = result, True
         anchor = result.suggested_lr
         if not self.fixed_bounds:
             self.lr_bounds = self.controller.lr_bounds_for(anchor)
         self.tracker = ObservationTracker(anchor, self.lr_bounds)
-        self.lr = anchor
-        self.last_epoch = -1  # decide the first epoch's LR again, from the anchor
-        self.step()
+        low, high = self.lr_bounds
+        self.lr = float(min(max(anchor * self._factor(self.tracker.observation()), low), high))
+        self._last_lr = self.get_lr()  # the first epoch's LR, decided again from the anchor
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+            group["lr"] = lr
         return anchor
+
+    def _factor(self, observation) -> float:
+        """The controller's factor; the divergence cut instead of a non-finite one (never a NaN LR)."""
+        factor = self.controller.lr_factor(observation)
+        return factor if math.isfinite(factor) and factor > 0 else self.controller.divergence_cut
 
     def get_lr(self) -> list[float]:
         return [self.lr * (base / self.start_lr) for base in self.base_lrs]
@@ -109,7 +125,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
     def step(self, train_loss: float | None = None, val_loss: float | None = None) -> None:  # type: ignore[override]
         """End an epoch: record its losses and set the LR of the next one."""
         if self.last_epoch < 0:  # the constructor's step: decide the first epoch's LR
-            factor = self.controller.lr_factor(self.tracker.observation())
+            factor = self._factor(self.tracker.observation())
         else:
             if train_loss is None:
                 raise ValueError("step() needs train_loss=... (the epoch's mean training loss)")
@@ -118,9 +134,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             progress = min((self.last_epoch + 1) / self.total_epochs, 1.0)
             observation = self.tracker.update(self.lr, progress, train_loss, val_loss)
             finite = math.isfinite(train_loss) and (val_loss is None or math.isfinite(val_loss))
-            factor = self.controller.lr_factor(observation) if finite else self.controller.divergence_cut
-        if not (math.isfinite(factor) and factor > 0):  # never hand the optimizer a NaN
-            factor = self.controller.divergence_cut
+            factor = self._factor(observation) if finite else self.controller.divergence_cut
         low, high = self.lr_bounds
         self.lr = float(min(max(self.lr * factor, low), high))
         super().step()
@@ -137,6 +151,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             "lr_bounds": list(self.lr_bounds),
             "fixed_bounds": self.fixed_bounds,
             "total_epochs": self.total_epochs,
+            "anchor_lr": self.tracker.initial_lr,
+            "range_tested": self.range_tested,
             "tracker": self.tracker.state_dict(),
             "controller": self.controller.fingerprint,
         }
@@ -146,8 +162,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         state = dict(state_dict)
         if state.pop("controller") != self.controller.fingerprint:
             raise ValueError("this state was saved with another controller; load it into a scheduler using that one")
-        self.tracker.load_state_dict(state.pop("tracker"))
         state["lr_bounds"] = tuple(state["lr_bounds"])
+        self.tracker = ObservationTracker(state.pop("anchor_lr", self.start_lr), state["lr_bounds"])
+        self.tracker.load_state_dict(state.pop("tracker"))
         vars(self).update(state)
         for group, lr in zip(self.optimizer.param_groups, self.get_last_lr(), strict=True):
             group["lr"] = lr  # the optimizer runs at the restored LR, not the constructor's first pick

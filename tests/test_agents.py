@@ -133,3 +133,13 @@ def test_agents_see_the_budget_end_as_terminal_so_no_value_is_bootstrapped_throu
     env.reset(seed=SEED)
     endings = [env.step(3)[2:4] for _ in range(2)]
     assert endings == [(False, False), (True, False)]  # the bare env says (False, True) at the end
+
+
+def test_a_run_folder_from_before_the_range_test_keeps_training_without_one(tmp_path):
+    options = TrainOptions(**TINY, out=tmp_path / "old")
+    saved = options.to_json()
+    for name in ("range_test_steps", "range_test_fraction", "range_test_span"):
+        del saved[name]
+    options.out.mkdir()
+    (options.out / "options.json").write_text(json.dumps(saved))
+    assert TrainOptions(**TrainOptions.saved(options.out)).range_test_steps == 0

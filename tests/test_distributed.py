@@ -16,7 +16,7 @@ from lr_agent.env import TrainingRunEnv
 from tests.conftest import SEED
 
 BUILDER = EnvBuilder(("wine-mlp",), {"epochs": 3})
-ACTIONS = [[3, 5], [6, 0], [3, 3], [1, 4], [5, 5], [3, 2], [0, 3], [4, 4]]
+ACTIONS = [[3, 5, 1], [6, 0, 2], [3, 3, 3], [1, 4, 6], [5, 5, 0], [3, 2, 3], [0, 3, 5], [4, 4, 4]]
 
 
 def rollout(venv):
@@ -31,9 +31,10 @@ def rollout(venv):
 
 @pytest.mark.parametrize("envs_per_actor", [1, 2])
 def test_same_seeds_give_the_same_rollouts_as_dummy_vec_env(ray_instance, envs_per_actor):
-    ray_venv = RayVecEnv([BUILDER, BUILDER], monitor=False, envs_per_actor=envs_per_actor)
-    assert len(ray_venv.actors) == 2 // envs_per_actor
-    dummy = DummyVecEnv([BUILDER, BUILDER])
+    builders = [BUILDER, EnvBuilder(("wine-mlp",), {"epochs": 2}), BUILDER]  # episodes end at different steps
+    ray_venv = RayVecEnv(builders, monitor=False, envs_per_actor=envs_per_actor)
+    assert len(ray_venv.actors) == {1: 3, 2: 2}[envs_per_actor]  # with 2 per actor, the last holds one
+    dummy = DummyVecEnv(builders)
     try:
         got, expected = rollout(ray_venv), rollout(dummy)
     finally:

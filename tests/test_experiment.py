@@ -38,6 +38,19 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     assert all(r["finished_at"] for r in rows)
     run_experiment(config)  # again: Tune restores the experiment and runs no finished trial twice
     assert list(csv.DictReader((folder / "results.csv").open())) == rows  # same trials, same finish times
+    assert "the quality goal" in report and "## Compute" in report
+    (folder / "report.md").unlink()
+    run_experiment(config, report_only=True)  # trains nothing, reads the finished trials back
+    assert list(csv.DictReader((folder / "results.csv").open())) == rows
+    assert (folder / "report.md").read_text() == report
+
+
+def test_report_only_on_an_experiment_that_never_ran_writes_an_empty_report(ray_instance, tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY + f'storage = "{tmp_path / "store"}"\n')
+    folder = run_experiment(ExperimentConfig.from_toml(path), report_only=True)
+    assert "0 training runs" in (folder / "report.md").read_text()
+    assert not (folder / "grid").exists()
 
 
 def test_experiment_file_mistakes_name_the_file_and_key(tmp_path):

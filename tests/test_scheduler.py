@@ -61,8 +61,32 @@ def test_range_test_anchors_the_scheduler_as_it_anchors_the_env():
         sched_lrs.append(run.optimizer.param_groups[0]["lr"])
         sched.step(train_loss=run.train(run.steps_per_epoch), val_loss=run.evaluate().loss)
     assert sched_lrs == pytest.approx(env_lrs)
-    with pytest.raises(RuntimeError, match="before the first epoch"):
+
+
+def test_range_test_runs_once_survives_a_save_and_restore_and_warns_on_untrained_controllers(tmp_path):
+    controller = random_controller(range_test_steps=30, relative_lr_bounds=(1e-4, 1e4))
+    config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer="sgd")
+    run = SupervisedWorkload(config, seed=SEED)
+    sched = ControllerScheduler(run.optimizer, controller, total_epochs=config.epochs)
+    anchor = sched.range_test(run.model, lambda: run.train(1))
+    assert sched._step_count == 1  # the range test re-decided the first LR without an extra step
+    with pytest.raises(RuntimeError, match="runs once"):
         sched.range_test(run.model, lambda: run.train(1))
+    for _ in range(2):
+        sched.step(train_loss=run.train(run.steps_per_epoch), val_loss=run.evaluate().loss)
+    torch.save(sched.state_dict(), tmp_path / "sched.pt")
+    restored = ControllerScheduler(run.optimizer, controller, total_epochs=config.epochs)
+    restored.load_state_dict(torch.load(tmp_path / "sched.pt", weights_only=True))
+    assert restored.tracker.initial_lr == anchor != 1e-3 and restored.range_tested
+    np.testing.assert_array_equal(restored.tracker.observation(), sched.tracker.observation())
+    losses = {"train_loss": run.train(run.steps_per_epoch), "val_loss": run.evaluate().loss}
+    sched.step(**losses)
+    restored.step(**losses)
+    assert restored.get_last_lr() == sched.get_last_lr()
+
+    untrained = ControllerScheduler(one_param_optimizer(), random_controller(), total_epochs=3)
+    with pytest.warns(UserWarning, match="not trained from a range test"):
+        untrained.range_test(torch.nn.Linear(1, 1), lambda: 1.0)
 
 
 def one_param_optimizer(lr=0.1, groups=1):
