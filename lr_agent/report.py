@@ -80,24 +80,23 @@ def controller_summary(method: str, means: dict, grid_best: dict, workloads: lis
     cases = [(w, lr) for w in workloads for lr in lrs if w in grid_best and _mean(means, method, w, lr) is not None]
     if not cases:
         return []
-    ratios = {(w, lr): _mean(means, method, w, lr) / grid_best[w][0] for w, lr in cases}
+    mine = {(w, lr): _mean(means, method, w, lr) for w, lr in cases}
+    ratios = {(w, lr): value / grid_best[w][0] for (w, lr), value in mine.items()}
+
+    def others(other: str, same_start: bool = True) -> dict:
+        """The other method's seed means in the cases where it ran."""
+        values = {(w, lr): _mean(means, other, w, lr if same_start else None) for w, lr in cases}
+        return {case: value for case, value in values.items() if value is not None}
 
     def beats(other: str, same_start: bool) -> str:
-        pairs = [(case, _mean(means, other, case[0], case[1] if same_start else None)) for case in cases]
-        pairs = [(case, value) for case, value in pairs if value is not None]
-        won = sum(_mean(means, method, *case) < value for case, value in pairs)
-        return f"{won}/{len(pairs)}" if pairs else "-"
+        theirs = others(other, same_start)
+        won = sum(mine[case] < value for case, value in theirs.items())
+        return f"{won}/{len(theirs)}" if theirs else "-"
 
+    constant, cosine = others("constant"), others("cosine")
     near = sum(r <= 1.02 for r in ratios.values())
-    both = sum(
-        _mean(means, method, w, lr)
-        < min(_mean(means, "constant", w, lr) or math.inf, _mean(means, "cosine", w, lr) or math.inf)
-        for w, lr in cases
-    )
-    bad = sum(
-        not math.isfinite(_mean(means, method, w, lr)) and math.isfinite(_mean(means, "constant", w, lr) or math.inf)
-        for w, lr in cases
-    )
+    both = sum(mine[c] < min(constant.get(c, math.inf), cosine.get(c, math.inf)) for c in cases)
+    bad = sum(not math.isfinite(mine[c]) and math.isfinite(constant.get(c, math.inf)) for c in cases)
     n = len(cases)
     lines = [
         f"## `{method}`: the quality goal",

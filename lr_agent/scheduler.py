@@ -74,11 +74,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         ``train_step()`` runs one optimizer step on the next batch at the LR this
         method has set in the optimizer, and returns that batch's loss. The test
         raises the LR exponentially over ``controller.range_test_span`` × the
-        starting LR for
-        ``controller.range_test_steps`` steps, then restores ``model`` and the
-        optimizer as they were; the suggested LR becomes the anchor of the
-        controller's observation and bounds, and the first epoch's LR is decided
-        from it. Call it before the first ``step(...)``.
+        starting LR for ``controller.range_test_steps`` steps, then restores
+        ``model`` and the optimizer as they were; the suggested LR becomes the
+        anchor of the controller's observation and bounds, and the first epoch's
+        LR is decided from it. Call it before the first ``step(...)``.
         """
         if self.last_epoch != 0 or self.range_tested:
             raise RuntimeError("range_test() runs once, before the first epoch's step()")
@@ -107,8 +106,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         if not self.fixed_bounds:
             self.lr_bounds = self.controller.lr_bounds_for(anchor)
         self.tracker = ObservationTracker(anchor, self.lr_bounds)
-        low, high = self.lr_bounds
-        self.lr = float(min(max(anchor * self._factor(self.tracker.observation()), low), high))
+        self.lr = self._clip(anchor * self._factor(self.tracker.observation()))
         self._last_lr = self.get_lr()  # the first epoch's LR, decided again from the anchor
         for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
             group["lr"] = lr
@@ -135,9 +133,12 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             observation = self.tracker.update(self.lr, progress, train_loss, val_loss)
             finite = math.isfinite(train_loss) and (val_loss is None or math.isfinite(val_loss))
             factor = self._factor(observation) if finite else self.controller.divergence_cut
-        low, high = self.lr_bounds
-        self.lr = float(min(max(self.lr * factor, low), high))
+        self.lr = self._clip(self.lr * factor)
         super().step()
+
+    def _clip(self, lr: float) -> float:
+        low, high = self.lr_bounds
+        return float(min(max(lr, low), high))
 
     def state_dict(self) -> dict[str, Any]:
         """Numbers and strings only, so ``torch.load(..., weights_only=True)`` reads it back."""
