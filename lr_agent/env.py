@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
-from lr_agent.schedules import lr_range_test
+from lr_agent.schedules import lr_range_test, range_test_sweep
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
 
@@ -71,7 +71,7 @@ class TrainingRunEnv(gym.Env):
             deployed this way, since a user's job has no spec.
         max_epochs: a cap on each drawn run's epoch budget (None: no cap).
         range_test_steps: when positive, every episode starts with an LR range test
-            of that many optimizer steps over the LR bounds (weights restored after;
+            of that many optimizer steps over ``range_test_span`` (weights restored after;
             the steps are counted in ``probe_steps``, not in the budget). The LR it
             suggests becomes the run's *anchor*: the LR of the first decision, the
             reference of the observation's LR features and, with
@@ -79,7 +79,8 @@ class TrainingRunEnv(gym.Env):
             shape relative to a scale the probe found; the initial LR matters only
             through the span the test sweeps.
         range_test_fraction: the test suggests this fraction of the LR at its loss minimum.
-        range_test_span: the LRs the test sweeps, as factors on the initial LR.
+        range_test_span: the LRs the test sweeps, as factors on the initial LR, moved
+            down onto a fixed grid of LRs (:func:`~lr_agent.schedules.range_test_sweep`).
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -176,7 +177,7 @@ class TrainingRunEnv(gym.Env):
         self.lr_bounds = self._bounds_around(self.initial_lr)
         self.anchor_lr = self.initial_lr
         if self.range_test_steps:
-            low, high = (self.initial_lr * factor for factor in self.range_test_span)
+            low, high = range_test_sweep(self.initial_lr, self.range_test_span, self.range_test_steps)
             self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high))
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)

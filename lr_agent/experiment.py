@@ -192,12 +192,17 @@ def run_pbt_member(config: dict[str, Any]) -> None:
             state = torch.load(Path(folder) / "state.pt", weights_only=True)
         env.load_state_dict(state)
     done = env.steps_done >= env.total_steps
+    epoch = round(env.steps_done / env.workload.steps_per_epoch)
     while not done:
         _, _, terminated, truncated, info = env.step_lr(config["lr"])
         done = terminated or truncated
+        epoch += 1
+        metrics = _metrics(info, done, info["step"])
+        if not done and epoch % config.get("interval", 1):  # PBT reads checkpoints only where it perturbs
+            tune.report(metrics)
+            continue
         with tempfile.TemporaryDirectory() as folder:
             torch.save(env.state_dict(), Path(folder) / "state.pt")
-            metrics = _metrics(info, done, info["step"])
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
@@ -308,7 +313,13 @@ def _run_pbt(
                 hyperparam_mutations={"lr": tune.loguniform(low, high)},
             )
             starts = np.logspace(math.log10(low), math.log10(high), population).tolist()
-            space = {"workload": workload, "seed": seed, "epochs": config.epochs, "lr": tune.grid_search(starts)}
+            space = {
+                "workload": workload,
+                "seed": seed,
+                "epochs": config.epochs,
+                "interval": config.pbt_interval,
+                "lr": tune.grid_search(starts),
+            }
             path = folder / f"pbt-{workload}-{seed}"
             tuner = functools.partial(
                 _tuner,
@@ -319,6 +330,7 @@ def _run_pbt(
                 scheduler=pbt,
                 metric="val_loss",
                 mode="min",
+                reuse_actors=True,  # an exploit restores a checkpoint in the same process, not a new one
             )
             results = _results(tuner, path, report_only)
             if results is None:

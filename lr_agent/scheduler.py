@@ -12,7 +12,7 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
-from lr_agent.schedules import RangeTestResult, lr_range_test
+from lr_agent.schedules import RangeTestResult, lr_range_test, range_test_sweep
 
 
 class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -74,7 +74,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         ``train_step()`` runs one optimizer step on the next batch at the LR this
         method has set in the optimizer, and returns that batch's loss. The test
         raises the LR exponentially over ``controller.range_test_span`` × the
-        starting LR for ``controller.range_test_steps`` steps, then restores
+        starting LR (snapped as :func:`~lr_agent.schedules.range_test_sweep` says)
+        for ``controller.range_test_steps`` steps, then restores
         ``model`` and the optimizer as they were; the suggested LR becomes the
         anchor of the controller's observation and bounds, and the first epoch's
         LR is decided from it. Call it before the first ``step(...)``.
@@ -96,7 +97,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             return float(train_step())
 
         try:
-            low, high = (self.start_lr * factor for factor in self.controller.range_test_span)
+            low, high = range_test_sweep(self.start_lr, self.controller.range_test_span, num_steps)
             result = lr_range_test(step_at, low, high, num_steps, self.controller.range_test_fraction)
         finally:
             model.load_state_dict(model_state)

@@ -207,6 +207,19 @@ class RangeTestResult:
     suggested_lr: float
 
 
+def range_test_sweep(start_lr: float, span: tuple[float, float], num_steps: int) -> tuple[float, float]:
+    """The LRs a controller's range test sweeps from ``start_lr``: ``span`` × ``start_lr``, shifted down
+    onto a fixed grid of LRs (``num_steps - 1`` per ``span``, anchored at 1.0).
+
+    Starts that differ by whole grid steps (with 15 steps a decade, any two decades) then try
+    the same LRs, so where a run starts moves the test's answer only through its first steps.
+    """
+    low, high = span
+    per_step = math.log10(high / low) / (num_steps - 1)  # decades per step
+    snapped = 10 ** (math.floor(math.log10(start_lr * low) / per_step + 1e-6) * per_step)
+    return snapped, snapped * high / low
+
+
 def lr_range_test(
     train_step: Callable[[float], float],
     lr_min: float = 1e-6,

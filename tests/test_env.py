@@ -11,6 +11,7 @@ import lr_agent
 from lr_agent import datasets
 from lr_agent.env import TrainingRunEnv
 from lr_agent.observation import FEATURES
+from lr_agent.schedules import range_test_sweep
 from lr_agent.workloads import Evaluation, SupervisedWorkload
 from tests.conftest import SEED
 
@@ -225,5 +226,8 @@ def test_range_test_settings_are_checked():
 def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
     env = TrainingRunEnv("wine-mlp", epochs=2, range_test_steps=30, range_test_span=(1e-2, 1e-1))
     env.reset(seed=0, options={"lr": 0.02})
-    # the sweep is 2e-4..2e-3; a tenth of its best LR is at most 2e-4, and the test never goes below its start
-    assert env.anchor_lr == pytest.approx(2e-4)
+    # the sweep is 2e-4..2e-3, moved down onto the grid of LRs by less than one step; a tenth of its
+    # best LR is at most its low end, and the test never goes below that
+    low, _ = range_test_sweep(0.02, (1e-2, 1e-1), 30)
+    assert 2e-4 / 10 ** (1 / 29) < low <= 2e-4
+    assert env.anchor_lr == pytest.approx(low)

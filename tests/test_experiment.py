@@ -1,6 +1,7 @@
 """Experiments on Ray Tune, with tiny budgets, on the session's Ray instance."""
 
 import csv
+import json
 
 import pytest
 
@@ -12,12 +13,12 @@ name = "tiny"
 workloads = ["wine-mlp"]
 lrs = [0.01]
 seeds = [0]
-epochs = 3
+epochs = 4
 methods = ["constant", "range-test-cosine", "controller:pretrained", "schedulefree", "prodigy", "pbt"]
 grid_lrs = [0.001, 0.1]
 grid_schedules = ["constant", "cosine"]
 pbt_population = 2
-pbt_interval = 1
+pbt_interval = 2
 cpus_per_trial = 0.5
 """
 
@@ -31,7 +32,11 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     methods = {r["method"] for r in rows if r["group"] != "grid"}
     assert methods == {"constant", "range-test-cosine", "controller:pretrained", "schedulefree", "prodigy", "pbt"}
     assert sum(r["group"] == "grid" for r in rows) == 4
-    assert all(float(r["epochs"]) == 3 for r in rows)
+    assert all(float(r["epochs"]) == 4 for r in rows)
+    for result in (folder / "pbt-wine-mlp-0").glob("*/result.json"):  # PBT checkpoints where it may perturb
+        reports = [json.loads(line) for line in result.read_text().splitlines()]
+        saved = [r["epoch"] for r in reports if r.get("checkpoint_dir_name")]
+        assert saved == [r["epoch"] for r in reports if r["epoch"] % 2 == 0] and saved
     report = (folder / "report.md").read_text()
     assert "Grid-search best" in report and "| prodigy | own |" in report
     assert (folder / "ratios.png").read_bytes()[:4] == b"\x89PNG"

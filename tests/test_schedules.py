@@ -18,6 +18,7 @@ from lr_agent.schedules import (
     WarmupCosine,
     lr_range_test,
     make_schedule,
+    range_test_sweep,
 )
 from tests.conftest import SEED
 
@@ -100,6 +101,19 @@ def test_lr_range_test_finds_the_edge_of_stability_of_a_quadratic():
     assert 0.5 < result.best_lr < 2.1
     assert result.suggested_lr == pytest.approx(result.best_lr * 0.1)
     assert result.lrs == sorted(result.lrs)
+
+
+def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
+    def grid(start):
+        low, high = range_test_sweep(start, (1e-3, 1e5), 121)
+        return [low * (high / low) ** (i / 120) for i in range(121)]
+
+    from_high, from_low = grid(0.1), grid(0.001)
+    assert from_high[0] <= 0.1 * 1e-3 < from_high[1]  # covers the span, snapped down
+    assert from_low[30:] == pytest.approx(from_high[:-30], rel=1e-9)  # two decades = 30 grid steps
+    off_grid = grid(0.05)
+    assert off_grid[0] <= 0.05 * 1e-3 < off_grid[1]
+    assert min(abs(math.log10(x / from_high[10])) for x in off_grid) < 1e-9  # same grid of LRs
 
 
 def test_range_test_cosine_needs_a_probe():
