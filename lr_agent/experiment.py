@@ -291,6 +291,18 @@ def run_experiment(config: ExperimentConfig, report_only: bool = False) -> Path:
     return folder
 
 
+def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, population: int) -> dict[str, float]:
+    """What each PBT member asks for, so that the whole population runs on the cluster at once.
+
+    PBT exploits members that run side by side. Shares are rounded down to 1/1000: Ray counts
+    resources in steps of 1/10000, rounding, so 14 × (2/14) CPUs would not fit in 2 CPUs; one
+    member would wait, and Tune's asynchronous PBT then pauses every other member at each
+    perturbation until it has run, and the population crawls.
+    """
+    cpus = min(resources["cpu"], cluster_cpus / population)
+    return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": math.floor(resources["gpu"] / population * 1000) / 1000}
+
+
 def _run_pbt(
     config: ExperimentConfig, folder: Path, resources: dict[str, float], report_only: bool = False
 ) -> list[dict[str, Any]]:
@@ -302,9 +314,7 @@ def _run_pbt(
     rows = []
     low, high = min(config.grid_lrs), max(config.grid_lrs)
     population = config.pbt_population or len(config.grid_lrs) * len(config.grid_schedules)
-    # PBT exploits members that run side by side: fit the whole population on the cluster at once.
-    cpus = min(resources["cpu"], ray.cluster_resources().get("CPU", 1.0) / population)
-    member = {"cpu": cpus, "gpu": resources["gpu"] / population}
+    member = pbt_member_resources(resources, ray.cluster_resources().get("CPU", 1.0), population)
     for workload in config.workloads:
         for seed in config.seeds:
             pbt = PopulationBasedTraining(

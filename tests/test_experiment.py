@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lr_agent.errors import SpecError
-from lr_agent.experiment import ExperimentConfig, run_experiment
+from lr_agent.experiment import ExperimentConfig, pbt_member_resources, run_experiment
 
 TINY = """
 name = "tiny"
@@ -66,3 +66,11 @@ def test_experiment_file_mistakes_name_the_file_and_key(tmp_path):
     path.write_text('name = "x"\nmethods = ["cosinus"]\n')
     with pytest.raises(SpecError, match=r"bad.toml: methods: unknown method 'cosinus'; valid: constant"):
         ExperimentConfig.from_toml(path)
+
+
+@pytest.mark.parametrize("population", [3, 7, 14, 30])
+def test_a_pbt_population_fits_the_cluster_in_rays_resource_units(population):
+    member = pbt_member_resources({"cpu": 1.0, "gpu": 1.0}, cluster_cpus=2.0, population=population)
+    as_ray_counts = round(member["cpu"] * 10_000)  # Ray keeps resources in units of 1/10000
+    assert population * as_ray_counts <= 20_000 and member["cpu"] > 0.99 * 2 / population - 0.001
+    assert population * round(member["gpu"] * 10_000) <= 10_000
