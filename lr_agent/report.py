@@ -88,10 +88,10 @@ def controller_summary(method: str, means: dict, grid_best: dict, workloads: lis
         values = {(w, lr): _mean(means, other, w, lr if same_start else None) for w, lr in cases}
         return {case: value for case, value in values.items() if value is not None}
 
-    def beats(other: str, same_start: bool) -> str:
+    def beats(other: str, same_start: bool) -> str | None:
         theirs = others(other, same_start)
         won = sum(mine[case] < value for case, value in theirs.items())
-        return f"{won}/{len(theirs)}" if theirs else "-"
+        return f"{other}{' at the same start' if same_start else ''} {won}/{len(theirs)}" if theirs else None
 
     constant, cosine = others("constant"), others("cosine")
     near = sum(r <= 1.02 for r in ratios.values())
@@ -105,8 +105,11 @@ def controller_summary(method: str, means: dict, grid_best: dict, workloads: lis
         f"- beats both constant and cosine at the same start: **{both}/{n}** ({both / n:.0%}; goal 90%)",
         f"- diverged where a constant LR at the same start did not: **{bad}** (goal 0)",
         f"- median ratio to the grid-search best: **{statistics.median(ratios.values()):.3f}**",
-        f"- beats, case by case: range-test-cosine at the same start {beats('range-test-cosine', True)}, "
-        f"schedulefree {beats('schedulefree', False)}, prodigy {beats('prodigy', False)}, pbt {beats('pbt', False)}",
+    ]
+    rivals = [beats("range-test-cosine", True), *(beats(other, False) for other in ("schedulefree", "prodigy", "pbt"))]
+    if any(rivals):
+        lines.append("- beats, case by case: " + ", ".join(r for r in rivals if r))
+    lines += [
         "",
         "| workload | " + " | ".join(f"LR {lr:g}" for lr in lrs) + " |",
         "| --- |" + " --- |" * len(lrs),

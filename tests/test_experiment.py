@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -44,6 +45,8 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     run_experiment(config)  # again: Tune restores the experiment and runs no finished trial twice
     assert list(csv.DictReader((folder / "results.csv").open())) == rows  # same trials, same finish times
     assert "the quality goal" in report and "## Compute" in report
+    rivals = "beats, case by case: range-test-cosine at the same start [01]/1, schedulefree [01]/1, prodigy [01]/1, pbt"
+    assert re.search(rivals, report)
     (folder / "report.md").unlink()
     run_experiment(config, report_only=True)  # trains nothing, reads the finished trials back
     assert list(csv.DictReader((folder / "results.csv").open())) == rows
