@@ -192,13 +192,13 @@ def run_pbt_member(config: dict[str, Any]) -> None:
             state = torch.load(Path(folder) / "state.pt", weights_only=True)
         env.load_state_dict(state)
     done = env.steps_done >= env.total_steps
-    epoch = round(env.steps_done / env.workload.steps_per_epoch)
+    reports = math.ceil(env.steps_done / env.steps_per_action)  # Tune's training_iteration, after a restore too
     while not done:
         _, _, terminated, truncated, info = env.step_lr(config["lr"])
         done = terminated or truncated
-        epoch += 1
+        reports += 1
         metrics = _metrics(info, done, info["step"])
-        if not done and epoch % config.get("interval", 1):  # PBT reads checkpoints only where it perturbs
+        if not done and reports % config.get("interval", 1):  # PBT reads checkpoints only where it perturbs
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory() as folder:
@@ -300,7 +300,13 @@ def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, popul
     perturbation until it has run, and the population crawls.
     """
     cpus = min(resources["cpu"], cluster_cpus / population)
-    return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": math.floor(resources["gpu"] / population * 1000) / 1000}
+    gpus = math.floor(resources["gpu"] / population * 1000) / 1000
+    if resources["gpu"] and not gpus:
+        raise ValueError(
+            f"gpus_per_trial {resources['gpu']} shared by a PBT population of {population} is under 0.001 "
+            "GPU a member; ask for more GPU or a smaller pbt_population"
+        )
+    return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": gpus}
 
 
 def _run_pbt(

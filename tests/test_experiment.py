@@ -77,3 +77,9 @@ def test_a_pbt_population_fits_the_cluster_in_rays_resource_units(population):
     as_ray_counts = round(member["cpu"] * 10_000)  # Ray keeps resources in units of 1/10000
     assert population * as_ray_counts <= 20_000 and member["cpu"] > 0.99 * 2 / population - 0.001
     assert population * round(member["gpu"] * 10_000) <= 10_000
+    assert pbt_member_resources({"cpu": 1.0, "gpu": 0.0}, 2.0, population)["gpu"] == 0.0
+
+
+def test_a_gpu_share_too_small_for_ray_is_an_error_not_a_silent_cpu_run():
+    with pytest.raises(ValueError, match="gpus_per_trial 0.01 shared by a PBT population of 14"):
+        pbt_member_resources({"cpu": 1.0, "gpu": 0.01}, cluster_cpus=2.0, population=14)

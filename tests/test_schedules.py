@@ -114,6 +114,10 @@ def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
     off_grid = grid(0.05)
     assert off_grid[0] <= 0.05 * 1e-3 < off_grid[1]
     assert min(abs(math.log10(x / from_high[10])) for x in off_grid) < 1e-9  # same grid of LRs
+    for start in (1e-4, 3e-4, 1e-3, 0.01, 0.05, 0.1):  # the shipped sweep: 14.875 steps a decade
+        low, high = range_test_sweep(start, (1e-4, 1e4), 120)
+        step = (high / low) ** (1 / 119)
+        assert low <= start * 1e-4 < low * step and high / low == pytest.approx(1e8)
 
 
 def test_range_test_cosine_needs_a_probe():
