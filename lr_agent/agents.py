@@ -78,6 +78,9 @@ class TrainOptions:
     range_test_span: tuple[float, float] = option(
         (1e-4, 1e4), "the LRs the range test sweeps, as factors on the initial LR"
     )
+    range_test_extend: float = option(
+        0.0, "decades the range test may sweep past its span while the loss still falls; exported"
+    )
     eval_every: int = option(2_000, "env steps between evaluations on the held-out specs")
     eval_episodes: int = option(4, "episodes per evaluation")
     checkpoint_every: int = option(2_000, "env steps between checkpoints")
@@ -112,6 +115,7 @@ class TrainOptions:
             return {}
         saved = json.loads(path.read_text())
         saved.setdefault("range_test_steps", 0)  # runs from before the range test trained without one
+        saved.setdefault("range_test_extend", 0.0)  # nor with its extension
         return saved
 
     def to_json(self) -> dict[str, Any]:
@@ -129,6 +133,7 @@ def env_kwargs(options: TrainOptions) -> dict[str, Any]:
         "range_test_steps": options.range_test_steps,
         "range_test_fraction": options.range_test_fraction,
         "range_test_span": options.range_test_span,
+        "range_test_extend": options.range_test_extend,
     }
     if options.max_epochs is not None:
         kwargs["max_epochs"] = options.max_epochs
@@ -300,7 +305,7 @@ def train(options: TrainOptions) -> Path:
     if latest is not None:
         saved = TrainOptions(**TrainOptions.saved(out))
         kept = ("algo", "action_mode", "multipliers", "max_log10_step", "relative_lr_bounds")
-        for name in (*kept, "range_test_steps", "range_test_fraction", "range_test_span"):
+        for name in (*kept, "range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend"):
             if getattr(saved, name) != getattr(options, name):
                 raise ValueError(
                     f"--resume: {name} {getattr(options, name)!r} differs from the run's {getattr(saved, name)!r}; "
@@ -392,6 +397,7 @@ def controller_from_agent(model, obs_mean: np.ndarray, obs_var: np.ndarray, opti
         range_test_steps=options.range_test_steps,
         range_test_fraction=options.range_test_fraction,
         range_test_span=tuple(options.range_test_span),
+        range_test_extend=options.range_test_extend,
         info=info,
     )
 
@@ -413,10 +419,17 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     return options, model, normalizer
 
 
-def export(run_dir: str | Path, out: str | Path) -> Controller:
-    """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``)."""
+def export(run_dir: str | Path, out: str | Path, range_test_extend: float | None = None) -> Controller:
+    """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
+
+    ``range_test_extend`` replaces the extension of the range test the run trained with
+    (a setting of the probe only: the weights are the run's).
+    """
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
+    trained_extend = options.range_test_extend
+    if range_test_extend is not None:
+        options.range_test_extend = range_test_extend
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
     if log.exists():
@@ -432,6 +445,7 @@ def export(run_dir: str | Path, out: str | Path) -> Controller:
         "env_steps": int(model.num_timesteps),
         "train_seconds": round(json.loads(seconds.read_text())["seconds"], 1) if seconds.exists() else None,
         "evaluation": evaluation,
+        "range_test_extend_in_training": trained_extend,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     rms = normalizer.obs_rms

@@ -95,6 +95,9 @@ class ExportOptions:
     run_dir: Path = option(None, "training run folder (written by lr-agent train)", positional=True)
     out: Path = option(Path("controller.lrc"), "controller file to write")
     onnx: bool = option(False, "also write an ONNX model of the policy beside it (.onnx)")
+    range_test_extend: float | None = option(
+        None, "decades the controller's range test may go on past its span while the loss falls (default: as trained)"
+    )
 
 
 def run_train(options: TrainOptions) -> None:
@@ -110,7 +113,7 @@ def run_export(options: ExportOptions) -> None:
     """Export and describe the controller."""
     from lr_agent.agents import export
 
-    controller = export(options.run_dir, options.out)
+    controller = export(options.run_dir, options.out, range_test_extend=options.range_test_extend)
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
     print(f"wrote {options.out}: {info['algorithm']} after {steps} env steps, {mode} actions")

@@ -28,7 +28,7 @@ from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -58,7 +58,8 @@ class Controller:
     ``range_test_steps > 0`` marks a controller trained to start from an LR range
     test of that many steps: it expects the run's LR to be set to the test's
     suggestion (``range_test_fraction`` × the LR at the loss minimum, sweeping
-    ``range_test_span`` × the starting LR) before its first decision (see :meth:`ControllerScheduler.range_test`).
+    ``range_test_span`` × the starting LR, and up to ``range_test_extend`` decades
+    further while the loss still falls) before its first decision (see :meth:`ControllerScheduler.range_test`).
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -77,6 +78,7 @@ class Controller:
     range_test_steps: int = 0
     range_test_fraction: float = 0.1
     range_test_span: tuple[float, float] = (1e-4, 1e4)
+    range_test_extend: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -142,6 +144,7 @@ class Controller:
                 "num_steps": self.range_test_steps,
                 "fraction": self.range_test_fraction,
                 "span": list(self.range_test_span),
+                "extend": self.range_test_extend,
             },
             "info": self.info,
         }
@@ -218,6 +221,7 @@ class Controller:
                 range_test_steps=int(range_test["num_steps"]),
                 range_test_fraction=float(range_test["fraction"]),
                 range_test_span=tuple(float(f) for f in range_test["span"]),
+                range_test_extend=float(range_test.get("extend", 0.0)),  # new in v3
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -277,6 +281,8 @@ class Controller:
         span = self.range_test_span
         if len(span) != 2 or not (0 < span[0] < span[1] and math.isfinite(span[1])):
             raise fail(f"range_test span must be [low, high] with 0 < low < high, got {list(span)}")
+        if not 0 <= self.range_test_extend < math.inf:  # also False for NaN
+            raise fail(f"range_test extend must be a finite number of decades >= 0, got {self.range_test_extend}")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -81,6 +81,8 @@ class TrainingRunEnv(gym.Env):
         range_test_fraction: the test suggests this fraction of the LR at its loss minimum.
         range_test_span: the LRs the test sweeps, as factors on the initial LR, moved
             down onto a fixed grid of LRs (:func:`~lr_agent.schedules.range_test_sweep`).
+        range_test_extend: decades the test may go on past its span while the loss
+            still falls (so a start far below the right LR still finds it); 0: never.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -108,6 +110,7 @@ class TrainingRunEnv(gym.Env):
         range_test_steps: int = 0,
         range_test_fraction: float = 0.1,
         range_test_span: tuple[float, float] = (1e-4, 1e4),
+        range_test_extend: float = 0.0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -147,8 +150,11 @@ class TrainingRunEnv(gym.Env):
             raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
+        if not 0 <= range_test_extend < math.inf:
+            raise ValueError(f"range_test_extend must be a finite number of decades >= 0, got {range_test_extend!r}")
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
+        self.range_test_extend = range_test_extend
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -178,7 +184,8 @@ class TrainingRunEnv(gym.Env):
         self.anchor_lr = self.initial_lr
         if self.range_test_steps:
             low, high = range_test_sweep(self.initial_lr, self.range_test_span, self.range_test_steps)
-            self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high))
+            ceiling = high * 10**self.range_test_extend
+            self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high), ceiling)
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)
         self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss
@@ -249,11 +256,16 @@ class TrainingRunEnv(gym.Env):
         return obs, float(reward), diverged, truncated, info
 
     def lr_range_test(
-        self, num_steps: int = 100, fraction: float = 0.1, span: tuple[float, float] | None = None
+        self,
+        num_steps: int = 100,
+        fraction: float = 0.1,
+        span: tuple[float, float] | None = None,
+        lr_ceiling: float | None = None,
     ) -> float:
         """Run an LR range test from the current weights, restore them, and return the suggested LR.
 
-        ``span``: the absolute LRs swept (default: the run's LR bounds).
+        ``span``: the absolute LRs swept (default: the run's LR bounds); ``lr_ceiling``:
+        how far past it the sweep may go on while the loss still falls (default: not at all).
 
         The probe's optimizer steps are not charged to the episode's budget;
         ``probe_steps`` counts them. See :func:`lr_agent.schedules.lr_range_test`.
@@ -270,7 +282,7 @@ class TrainingRunEnv(gym.Env):
             return workload.train(1)
 
         low, high = span or self.lr_bounds
-        result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction)
+        result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction, lr_ceiling=lr_ceiling)
         workload.load_state_dict(saved)
         self.probe_steps += len(result.lrs)
         return result.suggested_lr

@@ -75,7 +75,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         method has set in the optimizer, and returns that batch's loss. The test
         raises the LR exponentially over ``controller.range_test_span`` × the
         starting LR (snapped as :func:`~lr_agent.schedules.range_test_sweep` says)
-        for ``controller.range_test_steps`` steps, then restores
+        for ``controller.range_test_steps`` steps (and up to ``controller.range_test_extend``
+        decades further while the loss still falls), then restores
         ``model`` and the optimizer as they were; the suggested LR becomes the
         anchor of the controller's observation and bounds, and the first epoch's
         LR is decided from it. Call it before the first ``step(...)``.
@@ -98,7 +99,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
 
         try:
             low, high = range_test_sweep(self.start_lr, self.controller.range_test_span, num_steps)
-            result = lr_range_test(step_at, low, high, num_steps, self.controller.range_test_fraction)
+            ceiling = high * 10**self.controller.range_test_extend
+            result = lr_range_test(
+                step_at, low, high, num_steps, self.controller.range_test_fraction, lr_ceiling=ceiling
+            )
         finally:
             model.load_state_dict(model_state)
             self.optimizer.load_state_dict(optimizer_state)

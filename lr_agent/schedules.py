@@ -230,6 +230,7 @@ def lr_range_test(
     fraction: float = 0.1,
     smoothing: float = 0.1,
     stop_factor: float = 4.0,
+    lr_ceiling: float | None = None,
 ) -> RangeTestResult:
     """Raise the LR exponentially from ``lr_min`` to ``lr_max``, one optimizer step each.
 
@@ -237,16 +238,26 @@ def lr_range_test(
     the caller restores the weights afterwards. The test stops early once the
     smoothed loss exceeds ``stop_factor`` × its minimum or turns non-finite.
     Suggests ``fraction`` × the LR at the smoothed loss minimum.
+
+    With ``lr_ceiling`` above ``lr_max``, a sweep that reaches ``lr_max`` with the
+    smoothed loss still falling goes on at the same rate, at most up to
+    ``lr_ceiling``, for as long as each step lowers the smoothed loss: a start far
+    below the right LR then still finds where the loss bottoms out.
     """
     if not 0 < lr_min < lr_max:
         raise ValueError(f"need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
     if num_steps < 2:
         raise ValueError(f"num_steps must be at least 2, got {num_steps!r}")
     ratio = (lr_max / lr_min) ** (1 / (num_steps - 1))
+    extra_steps = 0
+    if lr_ceiling is not None and lr_ceiling > lr_max:
+        extra_steps = math.floor(math.log(lr_ceiling / lr_max) / math.log(ratio) + 1e-9)
     lrs: list[float] = []
     losses: list[float] = []
     smoothed = None
-    for i in range(num_steps):
+    for i in range(num_steps + extra_steps):
+        if i >= num_steps and losses[-1] > min(losses):
+            break  # past lr_max only while the smoothed loss still falls
         lr = lr_min * ratio**i
         loss = train_step(lr)
         if not math.isfinite(loss):

@@ -37,14 +37,17 @@ ALGO_KWARGS = {
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "sac"])
 def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     probe = 20 if algo == "ppo" else 0  # one algorithm also trains from an LR range test
+    extend = 1.0 if probe else 0.0  # ... extended past its span while the loss falls
     options = TrainOptions(
-        **TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo], range_test_steps=probe
-    )
+        **TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo], range_test_steps=probe,
+        range_test_extend=extend,
+    )  # fmt: skip
     run_dir = train(options)
-    controller = export(run_dir, tmp_path / "c.lrc")
+    controller = export(run_dir, tmp_path / "c.lrc", range_test_extend=2.0 if probe else None)
     loaded = Controller.load(tmp_path / "c.lrc")
     assert loaded.info["algorithm"] == algo
     assert loaded.range_test_steps == probe
+    assert (loaded.range_test_extend, loaded.info["range_test_extend_in_training"]) == (2.0 if probe else 0.0, extend)
     assert loaded.info["env_steps"] >= 64
     assert loaded.info["evaluation"]["specs"] == ["breast-cancer-mlp"]
     assert loaded.info["evaluation"]["mean_return"]  # evaluated on held-out specs during training

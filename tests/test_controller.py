@@ -75,9 +75,13 @@ def test_newer_format_version_is_refused_saying_so(tmp_path):
 def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path):
     from safetensors.torch import save_file
 
-    controller = random_controller(range_test_steps=80, range_test_fraction=0.2)
+    controller = random_controller(range_test_steps=80, range_test_fraction=0.2, range_test_extend=1.5)
     loaded = Controller.load(controller.save(tmp_path / "probe.lrc"))
-    assert (loaded.range_test_steps, loaded.range_test_fraction) == (80, 0.2)
+    assert (loaded.range_test_steps, loaded.range_test_fraction, loaded.range_test_extend) == (80, 0.2, 1.5)
+    meta = controller.metadata() | {"format_version": 2}
+    del meta["range_test"]["extend"]  # version 2 had no extension
+    save_file(controller.tensors(), tmp_path / "v2.lrc", metadata={"lr_agent": json.dumps(meta)})
+    assert Controller.load(tmp_path / "v2.lrc").range_test_extend == 0.0
     meta = controller.metadata() | {"format_version": 1}
     del meta["range_test"]  # version 1 had no range test
     save_file(controller.tensors(), tmp_path / "v1.lrc", metadata={"lr_agent": json.dumps(meta)})

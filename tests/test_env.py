@@ -231,3 +231,11 @@ def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
     low, _ = range_test_sweep(0.02, (1e-2, 1e-1), 30)
     assert 2e-4 / 10 ** (1 / 29) < low <= 2e-4
     assert env.anchor_lr == pytest.approx(low)
+    # from 0.1 the sweep (1e-3..1e-2) ends with the loss still falling; an extension goes on to higher LRs
+    _, short = env.reset(seed=0, options={"lr": 0.1})
+    kwargs = dict(epochs=2, range_test_steps=30, range_test_span=(1e-2, 1e-1), range_test_extend=3.0)
+    extended = TrainingRunEnv("wine-mlp", **kwargs)
+    _, info = extended.reset(seed=0, options={"lr": 0.1})
+    assert short["probe_steps"] == 30 < info["probe_steps"] and extended.anchor_lr > 2 * env.anchor_lr
+    with pytest.raises(ValueError, match="range_test_extend"):
+        TrainingRunEnv("wine-mlp", range_test_steps=30, range_test_extend=-1.0)

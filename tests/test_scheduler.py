@@ -38,12 +38,12 @@ def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
 
 
 def test_range_test_anchors_the_scheduler_as_it_anchors_the_env():
-    controller = random_controller(range_test_steps=40, relative_lr_bounds=(1e-4, 1e4))
+    probe = dict(range_test_steps=40, range_test_span=(1e-2, 10.0), range_test_extend=3.0)  # stops short, extends
+    controller = random_controller(relative_lr_bounds=(1e-4, 1e4), **probe)
     config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer="sgd")
-    env = TrainingRunEnv(
-        same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds, range_test_steps=40
-    )
+    env = TrainingRunEnv(same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds, **probe)
     episode = run_episode(env, controller.act, seed=SEED)
+    assert env.probe_steps > 40  # the extension ran
     env_lrs = [r["lr"] for r in episode.records]
 
     run = SupervisedWorkload(config, seed=SEED)

@@ -103,6 +103,26 @@ def test_lr_range_test_finds_the_edge_of_stability_of_a_quadratic():
     assert result.lrs == sorted(result.lrs)
 
 
+def test_lr_range_test_goes_past_its_end_only_while_the_loss_still_falls():
+    def quadratic():  # f(w) = w^2 / 2 under gradient descent: falls for lr < 2 (off lr = 1, where w = 0)
+        w = torch.tensor([5.0])
+
+        def train_step(lr):
+            w.sub_(lr * w)
+            return float(0.5 * w.item() ** 2)
+
+        return train_step
+
+    short = lr_range_test(quadratic(), 2e-4, 0.2, num_steps=31, smoothing=1.0)
+    assert short.best_lr == pytest.approx(0.2)  # stopped with the loss still falling
+    extended = lr_range_test(quadratic(), 2e-4, 0.2, num_steps=31, smoothing=1.0, lr_ceiling=100.0)
+    assert 0.5 < extended.best_lr < 2.1 and extended.lrs[:31] == short.lrs
+    assert extended.lrs[-1] < 100.0 and len(extended.lrs) < 31 + 30  # stopped once the loss turned
+    turned = lr_range_test(quadratic(), 1e-4, 2.5, num_steps=50, smoothing=1.0)  # ends past the minimum, not 4x
+    assert len(turned.lrs) == 50 and turned.losses[-1] > min(turned.losses)
+    assert lr_range_test(quadratic(), 1e-4, 2.5, num_steps=50, smoothing=1.0, lr_ceiling=1e4).lrs == turned.lrs
+
+
 def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
     def grid(start):  # the LRs lr_range_test itself tries over the sweep (a flat loss never stops it)
         return lr_range_test(lambda lr: 1.0, *range_test_sweep(start, (1e-3, 1e5), 121), num_steps=121).lrs
