@@ -72,7 +72,7 @@ class TrainOptions:
     max_log10_step: float = option(1.0, "continuous actions: decades the LR may move per step")
     max_epochs: int | None = option(None, "cap on each episode's epochs (default: the specs' own budgets)")
     range_test_steps: int = option(
-        120, "start every run from an LR range test of this many steps (0: none); exported with the controller"
+        121, "start every run from an LR range test of this many steps (0: none); exported with the controller"
     )
     range_test_fraction: float = option(0.1, "the range test suggests this fraction of the LR at its loss minimum")
     range_test_span: tuple[float, float] = option(

@@ -213,8 +213,8 @@ def range_test_sweep(start_lr: float, span: tuple[float, float], num_steps: int)
 
     Starts that differ by whole grid steps then try the same LRs, so where a run starts moves
     the test's answer only through its first steps. Starts a decade apart differ by whole steps
-    only when a decade is a whole number of steps: 121 steps over 1e-3..1e5 (15 a decade), not
-    120 over 1e-4..1e4 (14.875 a decade; its sweeps are only shifted by under a step).
+    only when a decade is a whole number of steps: 121 steps over 8 decades (15 a decade), not
+    120 (14.875 a decade; its sweeps are only shifted by under a step).
     """
     low, high = span
     per_step = math.log10(high / low) / (num_steps - 1)  # decades per step

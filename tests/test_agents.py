@@ -141,8 +141,9 @@ def test_agents_see_the_budget_end_as_terminal_so_no_value_is_bootstrapped_throu
 def test_a_run_folder_from_before_the_range_test_keeps_training_without_one(tmp_path):
     options = TrainOptions(**TINY, out=tmp_path / "old")
     saved = options.to_json()
-    for name in ("range_test_steps", "range_test_fraction", "range_test_span"):
+    for name in ("range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend"):
         del saved[name]
     options.out.mkdir()
     (options.out / "options.json").write_text(json.dumps(saved))
-    assert TrainOptions(**TrainOptions.saved(options.out)).range_test_steps == 0
+    restored = TrainOptions(**TrainOptions.saved(options.out))
+    assert (restored.range_test_steps, restored.range_test_extend) == (0, 0.0)
