@@ -425,11 +425,15 @@ def export(run_dir: str | Path, out: str | Path, range_test_extend: float | None
     ``range_test_extend`` replaces the extension of the range test the run trained with
     (a setting of the probe only: the weights are the run's).
     """
+    if range_test_extend is not None and not 0 <= range_test_extend <= 10:
+        raise ValueError(f"--range-test-extend must be 0 to 10 decades, got {range_test_extend!r}")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend = options.range_test_extend
     if range_test_extend is not None:
-        options.range_test_extend = range_test_extend
+        if not options.range_test_steps:
+            raise ValueError(f"--range-test-extend: {run_dir} trained without a range test, so there is none to extend")
+        options = dataclasses.replace(options, range_test_extend=range_test_extend)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
     if log.exists():

@@ -129,7 +129,7 @@ class Controller:
         """The JSON document the file stores beside the tensors."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if self.range_test_extend else 2,  # v2 readers run it alike
             "features": list(self.features),
             "observation": {"clip": self.obs_clip, "epsilon": self.obs_epsilon},
             "network": {"num_layers": len(self.layers), "activation": self.activation, "output": self.output},
@@ -281,8 +281,8 @@ class Controller:
         span = self.range_test_span
         if len(span) != 2 or not (0 < span[0] < span[1] and math.isfinite(span[1])):
             raise fail(f"range_test span must be [low, high] with 0 < low < high, got {list(span)}")
-        if not 0 <= self.range_test_extend < math.inf:  # also False for NaN
-            raise fail(f"range_test extend must be a finite number of decades >= 0, got {self.range_test_extend}")
+        if not 0 <= self.range_test_extend <= 10:  # also False for NaN
+            raise fail(f"range_test extend must be 0 to 10 decades, got {self.range_test_extend}")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -81,8 +81,8 @@ class TrainingRunEnv(gym.Env):
         range_test_fraction: the test suggests this fraction of the LR at its loss minimum.
         range_test_span: the LRs the test sweeps, as factors on the initial LR, moved
             down onto a fixed grid of LRs (:func:`~lr_agent.schedules.range_test_sweep`).
-        range_test_extend: decades the test may go on past its span while the loss
-            still falls (so a start far below the right LR still finds it); 0: never.
+        range_test_extend: decades (0 to 10) the test may go on past its span while the
+            loss still falls (so a start far below the right LR still finds it); 0: never.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -150,8 +150,8 @@ class TrainingRunEnv(gym.Env):
             raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
-        if not 0 <= range_test_extend < math.inf:
-            raise ValueError(f"range_test_extend must be a finite number of decades >= 0, got {range_test_extend!r}")
+        if not 0 <= range_test_extend <= 10:  # also False for NaN
+            raise ValueError(f"range_test_extend must be 0 to 10 decades, got {range_test_extend!r}")
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
         self.range_test_extend = range_test_extend

@@ -248,6 +248,8 @@ def lr_range_test(
         raise ValueError(f"need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
     if num_steps < 2:
         raise ValueError(f"num_steps must be at least 2, got {num_steps!r}")
+    if lr_ceiling is not None and not 0 < lr_ceiling < math.inf:  # also catches NaN
+        raise ValueError(f"lr_ceiling must be a positive finite LR or None, got {lr_ceiling!r}")
     ratio = (lr_max / lr_min) ** (1 / (num_steps - 1))
     extra_steps = 0
     if lr_ceiling is not None and lr_ceiling > lr_max:
@@ -256,8 +258,8 @@ def lr_range_test(
     losses: list[float] = []
     smoothed = None
     for i in range(num_steps + extra_steps):
-        if i >= num_steps and losses[-1] > min(losses):
-            break  # past lr_max only while the smoothed loss still falls
+        if i >= num_steps and losses[-1] >= min(losses[:-1]):
+            break  # past lr_max only while each step sets a new low of the smoothed loss
         lr = lr_min * ratio**i
         loss = train_step(lr)
         if not math.isfinite(loss):

@@ -48,6 +48,11 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.info["algorithm"] == algo
     assert loaded.range_test_steps == probe
     assert (loaded.range_test_extend, loaded.info["range_test_extend_in_training"]) == (2.0 if probe else 0.0, extend)
+    if not probe:
+        with pytest.raises(ValueError, match="trained without a range test, so there is none to extend"):
+            export(run_dir, tmp_path / "x.lrc", range_test_extend=1.0)
+    with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):
+        export(run_dir, tmp_path / "x.lrc", range_test_extend=-1.0)
     assert loaded.info["env_steps"] >= 64
     assert loaded.info["evaluation"]["specs"] == ["breast-cancer-mlp"]
     assert loaded.info["evaluation"]["mean_return"]  # evaluated on held-out specs during training

@@ -78,6 +78,8 @@ def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path)
     controller = random_controller(range_test_steps=80, range_test_fraction=0.2, range_test_extend=1.5)
     loaded = Controller.load(controller.save(tmp_path / "probe.lrc"))
     assert (loaded.range_test_steps, loaded.range_test_fraction, loaded.range_test_extend) == (80, 0.2, 1.5)
+    assert controller.metadata()["format_version"] == 3  # the extension needs version 3 ...
+    assert random_controller(range_test_steps=80).metadata()["format_version"] == 2  # ... else v2 readers can
     meta = controller.metadata() | {"format_version": 2}
     del meta["range_test"]["extend"]  # version 2 had no extension
     save_file(controller.tensors(), tmp_path / "v2.lrc", metadata={"lr_agent": json.dumps(meta)})

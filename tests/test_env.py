@@ -221,6 +221,9 @@ def test_range_test_settings_are_checked():
         TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_fraction=0.0)
     with pytest.raises(ValueError, match="range_test_span"):
         TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_span=(10.0, 1.0))
+    for bad in (-1.0, 11.0, float("nan")):
+        with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades"):
+            TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_extend=bad)
 
 
 def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
@@ -237,5 +240,3 @@ def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
     extended = TrainingRunEnv("wine-mlp", **kwargs)
     _, info = extended.reset(seed=0, options={"lr": 0.1})
     assert short["probe_steps"] == 30 < info["probe_steps"] and extended.anchor_lr > 2 * env.anchor_lr
-    with pytest.raises(ValueError, match="range_test_extend"):
-        TrainingRunEnv("wine-mlp", range_test_steps=30, range_test_extend=-1.0)

@@ -117,10 +117,15 @@ def test_lr_range_test_goes_past_its_end_only_while_the_loss_still_falls():
     assert short.best_lr == pytest.approx(0.2)  # stopped with the loss still falling
     extended = lr_range_test(quadratic(), 2e-4, 0.2, num_steps=31, smoothing=1.0, lr_ceiling=100.0)
     assert 0.5 < extended.best_lr < 2.1 and extended.lrs[:31] == short.lrs
-    assert extended.lrs[-1] < 100.0 and len(extended.lrs) < 31 + 30  # stopped once the loss turned
+    assert extended.losses[-1] >= min(extended.losses[:-1]) and len(extended.lrs) < 31 + 26  # stopped: no new low
     turned = lr_range_test(quadratic(), 1e-4, 2.5, num_steps=50, smoothing=1.0)  # ends past the minimum, not 4x
     assert len(turned.lrs) == 50 and turned.losses[-1] > min(turned.losses)
     assert lr_range_test(quadratic(), 1e-4, 2.5, num_steps=50, smoothing=1.0, lr_ceiling=1e4).lrs == turned.lrs
+    flat = lr_range_test(lambda lr: 1.0, 1e-4, 0.1, num_steps=31, lr_ceiling=100.0)
+    assert len(flat.lrs) == 31  # a loss that does not fall never extends the sweep
+    for bad in (float("inf"), float("nan"), 0.0):
+        with pytest.raises(ValueError, match="lr_ceiling must be a positive finite LR"):
+            lr_range_test(quadratic(), 1e-4, 0.1, lr_ceiling=bad)
 
 
 def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
@@ -133,7 +138,7 @@ def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
     off_grid = grid(0.05)
     assert off_grid[0] <= 0.05 * 1e-3 < off_grid[1]
     assert min(abs(math.log10(x / from_high[10])) for x in off_grid) < 1e-9  # same grid of LRs
-    for start in (1e-4, 3e-4, 1e-3, 0.01, 0.05, 0.1):  # the shipped sweep: 14.875 steps a decade
+    for start in (1e-4, 3e-4, 1e-3, 0.01, 0.05, 0.1):  # the earlier 120-step recipe: 14.875 steps a decade
         low, high = range_test_sweep(start, (1e-4, 1e4), 120)
         step = (high / low) ** (1 / 119)
         assert low <= start * 1e-4 < low * step and high / low == pytest.approx(1e8)
