@@ -89,30 +89,26 @@ def test_scheduler_state_dict_round_trips_through_torch_save_weights_only(tmp_pa
     assert restored.last_epoch == sched.last_epoch
 
 
-def test_lr_range_test_finds_the_edge_of_stability_of_a_quadratic():
-    # Gradient descent on f(w) = w^2 / 2 diverges above lr = 2; the loss is lowest near lr = 1.
+def quadratic():
+    """One gradient-descent step on f(w) = w^2 / 2 per call, from w = 5: the loss falls for lr < 2
+    (to 0 at lr = 1) and diverges above."""
     w = torch.tensor([5.0])
 
     def train_step(lr):
         w.sub_(lr * w)
         return float(0.5 * w.item() ** 2)
 
-    result = lr_range_test(train_step, 1e-4, 10.0, num_steps=60, smoothing=1.0)
+    return train_step
+
+
+def test_lr_range_test_finds_the_edge_of_stability_of_a_quadratic():
+    result = lr_range_test(quadratic(), 1e-4, 10.0, num_steps=60, smoothing=1.0)
     assert 0.5 < result.best_lr < 2.1
     assert result.suggested_lr == pytest.approx(result.best_lr * 0.1)
     assert result.lrs == sorted(result.lrs)
 
 
 def test_lr_range_test_goes_past_its_end_only_while_the_loss_still_falls():
-    def quadratic():  # f(w) = w^2 / 2 under gradient descent: falls for lr < 2 (off lr = 1, where w = 0)
-        w = torch.tensor([5.0])
-
-        def train_step(lr):
-            w.sub_(lr * w)
-            return float(0.5 * w.item() ** 2)
-
-        return train_step
-
     short = lr_range_test(quadratic(), 2e-4, 0.2, num_steps=31, smoothing=1.0)
     assert short.best_lr == pytest.approx(0.2)  # stopped with the loss still falling
     extended = lr_range_test(quadratic(), 2e-4, 0.2, num_steps=31, smoothing=1.0, lr_ceiling=100.0)
