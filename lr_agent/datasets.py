@@ -19,7 +19,7 @@ from lr_agent.errors import UnknownNameError
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
-IMAGE_SHAPES = {"digits": (1, 8, 8)}
+IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8)}
 """Bundled data sets whose rows are flattened images: (channels, height, width)."""
 
 
@@ -66,6 +66,63 @@ def _friedman() -> Dataset:
     return Dataset(x.astype(np.float32), y, REGRESSION)
 
 
+def _circles() -> Dataset:
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n_samples=400, noise=0.15, factor=0.5, random_state=0)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+def _hastie() -> Dataset:
+    from sklearn.datasets import make_hastie_10_2
+
+    x, y = make_hastie_10_2(n_samples=3000, random_state=0)
+    return Dataset(x.astype(np.float32), (y > 0).astype(np.int64), CLASSIFICATION)
+
+
+def _friedman_variant(number: int) -> Dataset:
+    from sklearn import datasets
+
+    make = getattr(datasets, f"make_friedman{number}")
+    noise = {2: 50.0, 3: 0.1}[number]
+    x, y = make(n_samples=2000, noise=noise, random_state=0)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
+def _shapes() -> Dataset:
+    """6 classes of 8×8 strokes (bars, diagonals, box, cross), shifted, scaled and noisy."""
+    rng = np.random.default_rng(0)
+    templates = np.zeros((6, 8, 8), dtype=np.float32)
+    templates[0, 3:5, 1:7] = 1  # horizontal bar
+    templates[1, 1:7, 3:5] = 1  # vertical bar
+    templates[2][np.arange(1, 7), np.arange(1, 7)] = 1  # diagonal
+    templates[3][np.arange(1, 7), np.arange(6, 0, -1)] = 1  # anti-diagonal
+    templates[4, 2:6, 2:6] = 1
+    templates[4, 3:5, 3:5] = 0  # box outline
+    templates[5, 3:5, 2:6] = templates[5, 2:6, 3:5] = 1  # cross
+    y = rng.integers(0, 6, 2400)
+    shifts = rng.integers(-1, 2, (2400, 2))
+    images = np.stack([np.roll(templates[c], tuple(s), axis=(0, 1)) for c, s in zip(y, shifts, strict=True)])
+    images *= rng.uniform(0.5, 1.5, (2400, 1, 1))
+    images += rng.normal(0.0, 0.5, images.shape)
+    return Dataset(images.reshape(2400, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["shapes"])
+
+
+def _gratings() -> Dataset:
+    """8×8 sine gratings of random frequency and phase, noisy; the class is one of 4 orientations."""
+    rng = np.random.default_rng(0)
+    n = 2400
+    y = rng.integers(0, 4, n)
+    angle = y * np.pi / 4 + rng.normal(0.0, 0.15, n)
+    frequency = rng.uniform(0.5, 1.5, n)
+    phase = rng.uniform(0.0, 2 * np.pi, n)
+    rows, cols = np.mgrid[0:8, 0:8]
+    direction = np.cos(angle)[:, None, None] * cols + np.sin(angle)[:, None, None] * rows
+    images = np.sin(frequency[:, None, None] * direction + phase[:, None, None])
+    images += rng.normal(0.0, 1.0, images.shape)
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["gratings"])
+
+
 def _blobs() -> Dataset:
     from sklearn.datasets import make_classification
 
@@ -90,6 +147,12 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "moons": _moons,
     "friedman": _friedman,
     "synthetic_classes": _blobs,
+    "friedman2": functools.partial(_friedman_variant, 2),
+    "friedman3": functools.partial(_friedman_variant, 3),
+    "circles": _circles,
+    "hastie": _hastie,
+    "shapes": _shapes,
+    "gratings": _gratings,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -3,9 +3,12 @@
 import csv
 import json
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
+from lr_agent import Controller
 from lr_agent.errors import SpecError
 from lr_agent.experiment import ExperimentConfig, pbt_member_resources, run_experiment
 
@@ -83,3 +86,13 @@ def test_a_pbt_population_fits_the_cluster_in_rays_resource_units(population):
 def test_a_gpu_share_too_small_for_ray_is_an_error_not_a_silent_cpu_run():
     with pytest.raises(ValueError, match="gpus_per_trial 0.01 shared by a PBT population of 14"):
         pbt_member_resources({"cpu": 1.0, "gpu": 0.01}, cluster_cpus=2.0, population=14)
+
+
+def test_the_shipped_controller_never_trained_on_the_selection_or_test_workloads():
+    experiments = Path(__file__).resolve().parent.parent / "experiments"
+    test, selection = (
+        {*tomllib.loads((experiments / n).read_text())["workloads"]} for n in ("quality.toml", "select.toml")
+    )
+    trained_on = set(Controller.pretrained().info["trained_on"])
+    assert len(test) >= 4 and len(selection) >= 4
+    assert not trained_on & test and not trained_on & selection and not selection & test

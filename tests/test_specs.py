@@ -1,6 +1,10 @@
+import math
+
 import numpy as np
 import pytest
 
+from lr_agent import datasets
+from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import SpecError, UnknownNameError
 from lr_agent.specs import WorkloadSpec, catalogue, get_spec
 from tests.conftest import SEED
@@ -31,6 +35,28 @@ def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimize
     optimizers = {o for s in specs.values() for o in s.params["optimizer"].values()}
     assert {"sgd", "adam", "adamw"} <= optimizers
     assert {"lr_agent/digits-mlp-v0", "lr_agent/digits-cnn-v0"} <= {s.gym_id for s in specs.values()}
+
+
+@pytest.mark.parametrize("name", sorted(catalogue()))
+def test_every_catalogue_spec_trains_an_epoch_to_a_finite_loss(name):
+    env = TrainingRunEnv(name, epochs=1, lr=0.01)
+    env.reset(seed=SEED)
+    _, reward, terminated, truncated, info = env.step(3)
+    assert truncated and not terminated
+    assert math.isfinite(reward) and math.isfinite(info["val_loss"])
+
+
+@pytest.mark.parametrize("source", ["shapes", "gratings", "circles", "hastie", "friedman2", "friedman3"])
+def test_generated_data_sets_are_fixed_and_well_formed(source):
+    first, second = datasets.BUILTIN[source](), datasets.BUILTIN[source]()
+    np.testing.assert_array_equal(first.x, second.x)
+    np.testing.assert_array_equal(first.y, second.y)
+    assert first.x.dtype == np.float32 and np.isfinite(first.x).all() and len(first.x) == len(first.y)
+    if source in datasets.IMAGE_SHAPES:
+        assert first.x.shape[1] == math.prod(datasets.IMAGE_SHAPES[source])
+    if first.task == datasets.CLASSIFICATION:
+        counts = np.bincount(first.y)
+        assert counts.min() > 0.5 * counts.max()
 
 
 def test_sample_is_reproducible_and_stays_in_range():
