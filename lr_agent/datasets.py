@@ -20,7 +20,7 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8)}
-"""Bundled data sets whose rows are flattened images: (channels, height, width)."""
+"""Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 
 
 @dataclass(frozen=True)
@@ -80,32 +80,33 @@ def _hastie() -> Dataset:
     return Dataset(x.astype(np.float32), (y > 0).astype(np.int64), CLASSIFICATION)
 
 
-def _friedman_variant(number: int) -> Dataset:
+def _friedman_variant(number: int, noise: float) -> Dataset:
     from sklearn import datasets
 
     make = getattr(datasets, f"make_friedman{number}")
-    noise = {2: 50.0, 3: 0.1}[number]
     x, y = make(n_samples=2000, noise=noise, random_state=0)
     return Dataset(x.astype(np.float32), y, REGRESSION)
 
 
 def _shapes() -> Dataset:
-    """6 classes of 8×8 strokes (bars, diagonals, box, cross), shifted, scaled and noisy."""
+    """6 classes of 8×8 shapes (bars, diagonals, a ring, a thick plus), shifted by up to a pixel,
+    of random brightness (×0.5 to 1.5), noisy."""
     rng = np.random.default_rng(0)
+    n = 2400
     templates = np.zeros((6, 8, 8), dtype=np.float32)
     templates[0, 3:5, 1:7] = 1  # horizontal bar
     templates[1, 1:7, 3:5] = 1  # vertical bar
     templates[2][np.arange(1, 7), np.arange(1, 7)] = 1  # diagonal
     templates[3][np.arange(1, 7), np.arange(6, 0, -1)] = 1  # anti-diagonal
     templates[4, 2:6, 2:6] = 1
-    templates[4, 3:5, 3:5] = 0  # box outline
-    templates[5, 3:5, 2:6] = templates[5, 2:6, 3:5] = 1  # cross
-    y = rng.integers(0, 6, 2400)
-    shifts = rng.integers(-1, 2, (2400, 2))
+    templates[4, 3:5, 3:5] = 0  # ring: a 4×4 square's outline
+    templates[5, 3:5, 2:6] = templates[5, 2:6, 3:5] = 1  # thick plus: a 4×4 square without its corners
+    y = rng.integers(0, 6, n)
+    shifts = rng.integers(-1, 2, (n, 2))
     images = np.stack([np.roll(templates[c], tuple(s), axis=(0, 1)) for c, s in zip(y, shifts, strict=True)])
-    images *= rng.uniform(0.5, 1.5, (2400, 1, 1))
+    images *= rng.uniform(0.5, 1.5, (n, 1, 1))
     images += rng.normal(0.0, 0.5, images.shape)
-    return Dataset(images.reshape(2400, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["shapes"])
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["shapes"])
 
 
 def _gratings() -> Dataset:
@@ -147,8 +148,8 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "moons": _moons,
     "friedman": _friedman,
     "synthetic_classes": _blobs,
-    "friedman2": functools.partial(_friedman_variant, 2),
-    "friedman3": functools.partial(_friedman_variant, 3),
+    "friedman2": functools.partial(_friedman_variant, 2, noise=50.0),
+    "friedman3": functools.partial(_friedman_variant, 3, noise=0.1),
     "circles": _circles,
     "hastie": _hastie,
     "shapes": _shapes,

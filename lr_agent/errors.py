@@ -28,3 +28,7 @@ class UnknownNameError(LRAgentError, ValueError):
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]) -> None:
         self.kind, self.name, self.valid = kind, name, list(valid)
         super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}")
+
+
+class ExperimentChangedError(LRAgentError, ValueError):
+    """An experiment's folder holds the trials of another version of its file; Tune resumes only those."""

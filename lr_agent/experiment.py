@@ -8,12 +8,15 @@ LR-free optimizers (``schedulefree``: Schedule-Free AdamW, ``prodigy``: Prodigy,
 each at its own default LR), or ``pbt``: Ray Tune's Population Based Training
 over the LR of a constant schedule. Every trial reports each epoch to Tune;
 Tune keeps the results, so running an interrupted experiment again resumes it
-and skips the trials that finished.
+and skips the trials that finished. A folder holds one set of trials: running it
+with a changed file (other methods, workloads, LRs or seeds) is an error that
+names the file to remove, never a silent report on the old set.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import statistics
@@ -25,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from lr_agent.errors import SpecError
+from lr_agent.controller import atomic_write
+from lr_agent.errors import ExperimentChangedError, SpecError
 from lr_agent.options import from_toml, option
 
 logger = logging.getLogger(__name__)
@@ -206,13 +210,31 @@ def run_pbt_member(config: dict[str, Any]) -> None:
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
+SPACE_FILE = "lr_agent_trials.json"
+"""Written beside Tune's files: the trials a folder was started with, checked on every resume."""
+
+
 def _tuner(path: Path, trainable, param_space: dict[str, Any], resources: dict[str, float], **tune_config: Any):
-    """A Tuner for ``path``, restored (finished trials kept) when an earlier run left one there."""
+    """A Tuner for ``path``, restored (finished trials kept) when an earlier run left one there.
+
+    Raises:
+        ExperimentChangedError: the earlier run at ``path`` had other trials.
+    """
     from ray import tune
 
     trainable = tune.with_resources(trainable, resources)
+    space = json.loads(json.dumps(param_space))  # tuples as lists, as read back
+    saved = path / SPACE_FILE
     if tune.Tuner.can_restore(str(path)):
+        if saved.exists() and json.loads(saved.read_text()) != space:
+            raise ExperimentChangedError(
+                f"{path} holds the trials of an earlier version of this experiment (other methods, workloads, "
+                f"LRs, seeds or settings), and Tune can only resume the same trials; give the experiment "
+                f"another name, or remove {path.parent} to start it afresh"
+            )
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write(saved, json.dumps(space, indent=1).encode())
     run_config = tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=1)
     return tune.Tuner(
         trainable, param_space=param_space, run_config=run_config, tune_config=tune.TuneConfig(**tune_config)

@@ -1,6 +1,7 @@
 """Experiments on Ray Tune, with tiny budgets, on the session's Ray instance."""
 
 import csv
+import dataclasses
 import json
 import re
 import tomllib
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from lr_agent import Controller
-from lr_agent.errors import SpecError
+from lr_agent.errors import ExperimentChangedError, SpecError
 from lr_agent.experiment import ExperimentConfig, pbt_member_resources, run_experiment
+from lr_agent.specs import get_spec
 
 TINY = """
 name = "tiny"
@@ -54,6 +56,10 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     run_experiment(config, report_only=True)  # trains nothing, reads the finished trials back
     assert list(csv.DictReader((folder / "results.csv").open())) == rows
     assert (folder / "report.md").read_text() == report
+    changed = dataclasses.replace(config, methods=["constant", "cosine"])
+    with pytest.raises(ExperimentChangedError, match=f"{folder / 'grid'} holds the trials of an earlier version"):
+        run_experiment(changed)  # Tune would resume the old trials and report on methods the file no longer names
+    assert list(csv.DictReader((folder / "results.csv").open())) == rows
 
 
 def test_report_only_on_an_experiment_that_never_ran_writes_an_empty_report(ray_instance, tmp_path):
@@ -88,11 +94,16 @@ def test_a_gpu_share_too_small_for_ray_is_an_error_not_a_silent_cpu_run():
         pbt_member_resources({"cpu": 1.0, "gpu": 0.01}, cluster_cpus=2.0, population=14)
 
 
-def test_the_shipped_controller_never_trained_on_the_selection_or_test_workloads():
+def test_the_shipped_controller_and_its_recipe_never_train_on_the_selection_or_test_workloads():
     experiments = Path(__file__).resolve().parent.parent / "experiments"
-    test, selection = (
-        {*tomllib.loads((experiments / n).read_text())["workloads"]} for n in ("quality.toml", "select.toml")
-    )
-    trained_on = set(Controller.pretrained().info["trained_on"])
-    assert len(test) >= 4 and len(selection) >= 4
-    assert not trained_on & test and not trained_on & selection and not selection & test
+
+    def names(file, key):  # catalogue names; get_spec also fails on a name not in the catalogue
+        return {get_spec(n).name for n in tomllib.loads((experiments / file).read_text())[key]}
+
+    test, selection = names("quality.toml", "workloads"), names("select.toml", "workloads")
+    assert len(test) >= 4 and len(selection) >= 4 and not selection & test
+    for trained_on in (
+        {get_spec(n).name for n in Controller.pretrained().info["trained_on"]},
+        names("train_default.toml", "specs"),
+    ):
+        assert trained_on and not trained_on & (test | selection)

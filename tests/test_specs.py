@@ -41,19 +41,24 @@ def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimize
 def test_every_catalogue_spec_trains_an_epoch_to_a_finite_loss(name):
     env = TrainingRunEnv(name, epochs=1, lr=0.01)
     env.reset(seed=SEED)
-    _, reward, terminated, truncated, info = env.step(3)
-    assert truncated and not terminated
-    assert math.isfinite(reward) and math.isfinite(info["val_loss"])
+    _, _, terminated, truncated, info = env.step(3)
+    assert truncated and not terminated  # divergence would end it as terminated
+    assert math.isfinite(info["val_loss"]) and info["val_loss"] > 0
 
 
-@pytest.mark.parametrize("source", ["shapes", "gratings", "circles", "hastie", "friedman2", "friedman3"])
-def test_generated_data_sets_are_fixed_and_well_formed(source):
+GENERATED = {"shapes": 6, "gratings": 4, "circles": 2, "hastie": 2, "friedman2": 1, "friedman3": 1}
+
+
+@pytest.mark.parametrize(("source", "num_outputs"), GENERATED.items())
+def test_generated_data_sets_are_fixed_and_well_formed(source, num_outputs):
     first, second = datasets.BUILTIN[source](), datasets.BUILTIN[source]()
     np.testing.assert_array_equal(first.x, second.x)
     np.testing.assert_array_equal(first.y, second.y)
     assert first.x.dtype == np.float32 and np.isfinite(first.x).all() and len(first.x) == len(first.y)
-    if source in datasets.IMAGE_SHAPES:
-        assert first.x.shape[1] == math.prod(datasets.IMAGE_SHAPES[source])
+    assert first.num_outputs == num_outputs
+    assert first.image_shape == datasets.IMAGE_SHAPES.get(source)
+    if first.image_shape is not None:
+        assert first.x.shape[1] == math.prod(first.image_shape)
     if first.task == datasets.CLASSIFICATION:
         counts = np.bincount(first.y)
         assert counts.min() > 0.5 * counts.max()
