@@ -235,9 +235,12 @@ def lr_range_test(
     """Raise the LR exponentially from ``lr_min`` to ``lr_max``, one optimizer step each.
 
     ``train_step(lr)`` runs one optimizer step at ``lr`` and returns its loss;
-    the caller restores the weights afterwards. The test stops early once the
-    smoothed loss exceeds ``stop_factor`` × its minimum or turns non-finite.
-    Suggests ``fraction`` × the LR at the smoothed loss minimum.
+    the caller restores the weights afterwards. The loss is smoothed by an
+    exponential moving average with bias correction (``smoothing``: the weight of
+    the newest loss). The test stops early once the smoothed loss exceeds
+    ``stop_factor`` × its minimum or turns non-finite.
+    Suggests ``fraction`` × the LR at the smoothed loss minimum, looked for after the
+    smoother's first ``1 / smoothing`` steps (where the sweep got that far).
 
     With ``lr_ceiling`` above ``lr_max``, a sweep that reaches ``lr_max`` with the
     smoothed loss still falling goes on at the same rate, at most up to
@@ -256,7 +259,7 @@ def lr_range_test(
         extra_steps = math.floor(math.log(lr_ceiling / lr_max) / math.log(ratio) + 1e-9)
     lrs: list[float] = []
     losses: list[float] = []
-    smoothed = None
+    average = 0.0  # a moving average from zero, divided by its total weight (bias correction)
     for i in range(num_steps + extra_steps):
         if i >= num_steps and losses[-1] >= min(losses[:-1]):
             break  # past lr_max only while each step sets a new low of the smoothed loss
@@ -264,14 +267,21 @@ def lr_range_test(
         loss = train_step(lr)
         if not math.isfinite(loss):
             break
-        smoothed = loss if smoothed is None else smoothing * loss + (1 - smoothing) * smoothed
+        average = smoothing * loss + (1 - smoothing) * average
+        smoothed = average / (1 - (1 - smoothing) ** (len(losses) + 1))
         lrs.append(lr)
         losses.append(smoothed)
         if smoothed > stop_factor * min(losses):
             break
     if not losses:
         return RangeTestResult([], [], lr_min, lr_min)
-    best = lrs[losses.index(min(losses))]
+    # The first smoothed losses average few batches: a lucky one would stay the minimum through a
+    # flat start (a plateau) and anchor the run at the bottom of the sweep. So the minimum is looked
+    # for after the smoother's warm-up, where the sweep got past it.
+    warmup = math.ceil(1 / smoothing) - 1
+    warmup = warmup if len(losses) > warmup else 0
+    considered = losses[warmup:]
+    best = lrs[warmup + considered.index(min(considered))]
     return RangeTestResult(lrs, losses, best, max(lr_min, best * fraction))
 
 

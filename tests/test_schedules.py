@@ -124,6 +124,16 @@ def test_lr_range_test_goes_past_its_end_only_while_the_loss_still_falls():
             lr_range_test(quadratic(), 1e-4, 0.1, lr_ceiling=bad)
 
 
+def test_a_lucky_first_batch_on_a_plateau_does_not_anchor_the_range_test_at_the_bottom_of_its_sweep():
+    losses = iter([0.5])  # the first batch happens to be easy; then a plateau at 0.7 with a shallow dip at LR 0.1
+
+    def train_step(lr):
+        return next(losses, 0.7 - 0.1 * math.exp(-((math.log10(lr) + 1) ** 2) * 4))
+
+    result = lr_range_test(train_step, 1e-6, 10.0, num_steps=71)
+    assert 0.03 < result.best_lr < 0.3 and result.losses[0] < min(result.losses[10:])
+
+
 def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
     def grid(start):  # the LRs lr_range_test itself tries over the sweep (a flat loss never stops it)
         return lr_range_test(lambda lr: 1.0, *range_test_sweep(start, (1e-3, 1e5), 121), num_steps=121).lrs
