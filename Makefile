@@ -27,7 +27,7 @@ demo: setup
 pretrained: setup
 	rm -rf runs/default
 	$(BIN)/lr-agent train --config experiments/train_default.toml
-	$(BIN)/lr-agent export runs/default --out lr_agent/data/default.lrc
+	$(BIN)/lr-agent export runs/default --out lr_agent/data/default.lrc --range-test-extend 2
 
 test: setup
 	$(BIN)/python -m pytest
