@@ -101,8 +101,8 @@ class ExperimentConfig:
                     raise SpecError(origin, "methods", f"controller file {name!r} does not exist")
             elif method not in SCHEDULES and method not in LR_FREE and method != "pbt":
                 raise SpecError(origin, "methods", f"unknown method {method!r}; valid: {', '.join(valid)}")
-        if any(lr <= 0 for lr in [*self.lrs, *self.grid_lrs]):
-            raise SpecError(origin, "lrs", "every LR must be positive")
+        if not all(0 < lr < math.inf for lr in [*self.lrs, *self.grid_lrs]):  # also False for NaN
+            raise SpecError(origin, "lrs", "every LR must be positive and finite")
 
     def trials(self) -> list[dict[str, Any]]:
         """One dict per training run of the grid (the PBT populations are run apart)."""
@@ -214,27 +214,40 @@ SPACE_FILE = "lr_agent_trials.json"
 """Written beside Tune's files: the trials a folder was started with, checked on every resume."""
 
 
-def _tuner(path: Path, trainable, param_space: dict[str, Any], resources: dict[str, float], **tune_config: Any):
+def _canonical(value: Any) -> Any:
+    """A search space as JSON reads it back, with every list of trials in one order (order is not a change)."""
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return sorted((_canonical(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    return value
+
+
+def _tuner(
+    path: Path, trainable, param_space: dict[str, Any], resources: dict[str, float], folder: Path, **tune_config: Any
+):
     """A Tuner for ``path``, restored (finished trials kept) when an earlier run left one there.
 
     Raises:
-        ExperimentChangedError: the earlier run at ``path`` had other trials.
+        ExperimentChangedError: the earlier run at ``path`` had other trials (``folder``: the
+            experiment's folder, which the message says to remove).
     """
     from ray import tune
 
     trainable = tune.with_resources(trainable, resources)
-    space = json.loads(json.dumps(param_space))  # tuples as lists, as read back
+    space = _canonical(param_space)
     saved = path / SPACE_FILE
     if tune.Tuner.can_restore(str(path)):
-        if saved.exists() and json.loads(saved.read_text()) != space:
+        if not saved.exists():
+            logger.warning("%s has no record of its trials (%s): resuming without checking them", path, SPACE_FILE)
+        elif _canonical(json.loads(saved.read_text())) != space:
             raise ExperimentChangedError(
                 f"{path} holds the trials of an earlier version of this experiment (other methods, workloads, "
                 f"LRs, seeds or settings), and Tune can only resume the same trials; give the experiment "
-                f"another name, or remove {path.parent} to start it afresh"
+                f"another name, or remove {folder} to start it afresh"
             )
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write(saved, json.dumps(space, indent=1).encode())
+    atomic_write(saved, json.dumps(param_space, indent=1).encode())
     run_config = tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=1)
     return tune.Tuner(
         trainable, param_space=param_space, run_config=run_config, tune_config=tune.TuneConfig(**tune_config)
@@ -295,7 +308,7 @@ def run_experiment(config: ExperimentConfig, report_only: bool = False) -> Path:
 
         trials = config.trials()
         space = {"trial": tune.grid_search(trials)}
-        grid = functools.partial(_tuner, folder / "grid", run_trial, space, resources, reuse_actors=True)
+        grid = functools.partial(_tuner, folder / "grid", run_trial, space, resources, folder, reuse_actors=True)
         results = _results(grid, folder / "grid", report_only)
         rows = _rows(results, lambda c: c["trial"]) if results is not None else []
         if "pbt" in config.methods:
@@ -365,6 +378,7 @@ def _run_pbt(
                 run_pbt_member,
                 space,
                 member,
+                folder,
                 scheduler=pbt,
                 metric="val_loss",
                 mode="min",

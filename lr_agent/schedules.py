@@ -237,10 +237,11 @@ def lr_range_test(
     ``train_step(lr)`` runs one optimizer step at ``lr`` and returns its loss;
     the caller restores the weights afterwards. The loss is smoothed by an
     exponential moving average with bias correction (``smoothing``: the weight of
-    the newest loss). The test stops early once the smoothed loss exceeds
-    ``stop_factor`` × its minimum or turns non-finite.
-    Suggests ``fraction`` × the LR at the smoothed loss minimum, looked for after the
-    smoother's first ``1 / smoothing`` steps (where the sweep got that far).
+    the newest loss, in (0, 1]). The smoother's warm-up, its first
+    ``ceil(1 / smoothing) - 1`` steps (9 by default; at most half the sweep), is
+    left out of the minimum. The test stops early once the smoothed loss exceeds
+    ``stop_factor`` × that minimum or turns non-finite. Suggests ``fraction`` ×
+    the LR at the minimum, and never less than ``lr_min``.
 
     With ``lr_ceiling`` above ``lr_max``, a sweep that reaches ``lr_max`` with the
     smoothed loss still falling goes on at the same rate, at most up to
@@ -253,35 +254,38 @@ def lr_range_test(
         raise ValueError(f"num_steps must be at least 2, got {num_steps!r}")
     if lr_ceiling is not None and not 0 < lr_ceiling < math.inf:  # also catches NaN
         raise ValueError(f"lr_ceiling must be a positive finite LR or None, got {lr_ceiling!r}")
+    if not 0 < smoothing <= 1:
+        raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
     ratio = (lr_max / lr_min) ** (1 / (num_steps - 1))
     extra_steps = 0
     if lr_ceiling is not None and lr_ceiling > lr_max:
         extra_steps = math.floor(math.log(lr_ceiling / lr_max) / math.log(ratio) + 1e-9)
+    # The first smoothed losses average few batches: a lucky one would stay the minimum through a
+    # flat start (a plateau) and anchor the run at the bottom of the sweep. So the minimum (and the
+    # stop test that uses it) counts only the steps after the smoother's warm-up.
+    warmup = min(math.ceil(1 / smoothing) - 1, (num_steps - 1) // 2)
     lrs: list[float] = []
     losses: list[float] = []
-    average = 0.0  # a moving average from zero, divided by its total weight (bias correction)
+    smoothed = 0.0
     for i in range(num_steps + extra_steps):
-        if i >= num_steps and losses[-1] >= min(losses[:-1]):
+        if i >= num_steps and losses[-1] >= min(losses[warmup:-1]):
             break  # past lr_max only while each step sets a new low of the smoothed loss
         lr = lr_min * ratio**i
         loss = train_step(lr)
         if not math.isfinite(loss):
             break
-        average = smoothing * loss + (1 - smoothing) * average
-        smoothed = average / (1 - (1 - smoothing) ** (len(losses) + 1))
+        # a moving average from zero divided by its total weight (bias-corrected), as one update
+        weight = smoothing / (1 - (1 - smoothing) ** (len(losses) + 1)) if losses else 1.0
+        smoothed += (loss - smoothed) * weight
         lrs.append(lr)
         losses.append(smoothed)
-        if smoothed > stop_factor * min(losses):
+        if len(losses) > warmup and smoothed > stop_factor * min(losses[warmup:]):
             break
     if not losses:
         return RangeTestResult([], [], lr_min, lr_min)
-    # The first smoothed losses average few batches: a lucky one would stay the minimum through a
-    # flat start (a plateau) and anchor the run at the bottom of the sweep. So the minimum is looked
-    # for after the smoother's warm-up, where the sweep got past it.
-    warmup = math.ceil(1 / smoothing) - 1
-    warmup = warmup if len(losses) > warmup else 0
-    considered = losses[warmup:]
-    best = lrs[warmup + considered.index(min(considered))]
+    start = warmup if len(losses) > warmup else 0  # a sweep cut short by a non-finite loss: all of it
+    considered = losses[start:]
+    best = lrs[start + considered.index(min(considered))]
     return RangeTestResult(lrs, losses, best, max(lr_min, best * fraction))
 
 

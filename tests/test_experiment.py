@@ -56,6 +56,9 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     run_experiment(config, report_only=True)  # trains nothing, reads the finished trials back
     assert list(csv.DictReader((folder / "results.csv").open())) == rows
     assert (folder / "report.md").read_text() == report
+    reordered = dataclasses.replace(config, methods=config.methods[::-1], grid_lrs=config.grid_lrs[::-1])
+    run_experiment(reordered)  # the same trials in another order: resumed, nothing runs again
+    assert list(csv.DictReader((folder / "results.csv").open())) == rows
     changed = dataclasses.replace(config, methods=["constant", "cosine"])
     with pytest.raises(ExperimentChangedError, match=f"{folder / 'grid'} holds the trials of an earlier version"):
         run_experiment(changed)  # Tune would resume the old trials and report on methods the file no longer names
@@ -77,6 +80,9 @@ def test_experiment_file_mistakes_name_the_file_and_key(tmp_path):
         ExperimentConfig.from_toml(path)
     path.write_text('name = "x"\nmethods = ["cosinus"]\n')
     with pytest.raises(SpecError, match=r"bad.toml: methods: unknown method 'cosinus'; valid: constant"):
+        ExperimentConfig.from_toml(path)
+    path.write_text('name = "x"\nlrs = [0.01, nan]\n')
+    with pytest.raises(SpecError, match=r"bad.toml: lrs: every LR must be positive and finite"):
         ExperimentConfig.from_toml(path)
 
 

@@ -132,6 +132,20 @@ def test_a_lucky_first_batch_on_a_plateau_does_not_anchor_the_range_test_at_the_
 
     result = lr_range_test(train_step, 1e-6, 10.0, num_steps=71)
     assert 0.03 < result.best_lr < 0.3 and result.losses[0] < min(result.losses[10:])
+    noisy = iter([0.1, 1.0, 1.0])  # two batches 10x apart at the start do not stop the sweep
+    result = lr_range_test(
+        lambda lr: next(noisy, 0.7 - 0.1 * math.exp(-((math.log10(lr) + 1) ** 2) * 4)), 1e-6, 10.0, 71
+    )
+    assert len(result.lrs) > 40 and 0.03 < result.best_lr < 0.3
+    short = lr_range_test(
+        lambda lr: abs(math.log10(lr) + 2), 1e-4, 1.0, num_steps=10
+    )  # warm-up: half the sweep at most
+    assert 0.005 < short.best_lr < 0.05
+    flat = lr_range_test(lambda lr: 0.7, 1e-4, 1.0, num_steps=30, lr_ceiling=100.0)
+    assert set(flat.losses) == {0.7} and len(flat.lrs) == 30  # the bias-corrected average of equal losses is exact
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="smoothing must be in"):
+            lr_range_test(lambda lr: 1.0, smoothing=bad)
 
 
 def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
