@@ -16,7 +16,6 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ from tqdm import tqdm
 import lr_agent.env
 from lr_agent import schedules
 from lr_agent.compare import controller_env, load_controller
+from lr_agent.experiment import ExperimentConfig
 
 
 def range_test_at(commit: str):
@@ -57,12 +57,11 @@ def main() -> None:
     versions = (range_test_at(args.commit), schedules.lr_range_test)
     cases = []
     for file in args.experiments:
-        config = tomllib.loads(file.read_text())
-        controllers = [m.removeprefix("controller:") for m in config["methods"] if m.startswith("controller:")]
-        probes = [*controllers, *([None] if "range-test-cosine" in config["methods"] else [])]
-        cases += [
-            (w, c, lr, s) for w in config["workloads"] for lr in config["lrs"] for s in config["seeds"] for c in probes
-        ]
+        for trial in ExperimentConfig.from_toml(file).trials():
+            method = trial["method"]
+            if trial["group"] == "method" and (method.startswith("controller:") or method == "range-test-cosine"):
+                controller = method.removeprefix("controller:") if method != "range-test-cosine" else None
+                cases.append((trial["workload"], controller, trial["lr"], trial["seed"]))
     differ = 0
     for workload, controller, lr, seed in tqdm(cases, desc="range tests"):
         lrs = []

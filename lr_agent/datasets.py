@@ -59,13 +59,6 @@ def _moons() -> Dataset:
     return Dataset(x.astype(np.float32), y, CLASSIFICATION)
 
 
-def _friedman() -> Dataset:
-    from sklearn.datasets import make_friedman1
-
-    x, y = make_friedman1(n_samples=2000, n_features=10, noise=1.0, random_state=0)
-    return Dataset(x.astype(np.float32), y, REGRESSION)
-
-
 def _circles() -> Dataset:
     from sklearn.datasets import make_circles
 
@@ -80,7 +73,7 @@ def _hastie() -> Dataset:
     return Dataset(x.astype(np.float32), (y > 0).astype(np.int64), CLASSIFICATION)
 
 
-def _friedman_variant(number: int, noise: float) -> Dataset:
+def _friedman(number: int, noise: float) -> Dataset:
     from sklearn import datasets
 
     make = getattr(datasets, f"make_friedman{number}")
@@ -146,10 +139,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "iris": functools.partial(_sklearn, "iris"),
     "diabetes": functools.partial(_sklearn, "diabetes"),
     "moons": _moons,
-    "friedman": _friedman,
+    "friedman": functools.partial(_friedman, 1, noise=1.0),  # 10 features, make_friedman1's default
     "synthetic_classes": _blobs,
-    "friedman2": functools.partial(_friedman_variant, 2, noise=50.0),
-    "friedman3": functools.partial(_friedman_variant, 3, noise=0.1),
+    "friedman2": functools.partial(_friedman, 2, noise=50.0),
+    "friedman3": functools.partial(_friedman, 3, noise=0.1),
     "circles": _circles,
     "hastie": _hastie,
     "shapes": _shapes,
