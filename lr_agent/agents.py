@@ -34,6 +34,7 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
+from lr_agent.schedules import check_range_test_extend
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
@@ -425,8 +426,8 @@ def export(run_dir: str | Path, out: str | Path, range_test_extend: float | None
     ``range_test_extend`` replaces the extension of the range test the run trained with
     (a setting of the probe only: the weights are the run's).
     """
-    if range_test_extend is not None and not 0 <= range_test_extend <= 10:
-        raise ValueError(f"--range-test-extend must be 0 to 10 decades, got {range_test_extend!r}")
+    if range_test_extend is not None:
+        check_range_test_extend(range_test_extend, "--range-test-extend")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend = options.range_test_extend

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
-from lr_agent.schedules import lr_range_test, range_test_sweep
+from lr_agent.schedules import check_range_test_extend, lr_range_test, range_test_limits
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
 
@@ -150,8 +150,7 @@ class TrainingRunEnv(gym.Env):
             raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
-        if not 0 <= range_test_extend <= 10:  # also False for NaN
-            raise ValueError(f"range_test_extend must be 0 to 10 decades, got {range_test_extend!r}")
+        check_range_test_extend(range_test_extend)
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
         self.range_test_extend = range_test_extend
@@ -183,8 +182,9 @@ class TrainingRunEnv(gym.Env):
         self.lr_bounds = self._bounds_around(self.initial_lr)
         self.anchor_lr = self.initial_lr
         if self.range_test_steps:
-            low, high = range_test_sweep(self.initial_lr, self.range_test_span, self.range_test_steps)
-            ceiling = high * 10**self.range_test_extend
+            low, high, ceiling = range_test_limits(
+                self.initial_lr, self.range_test_span, self.range_test_steps, self.range_test_extend
+            )
             self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high), ceiling)
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)

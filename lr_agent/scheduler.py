@@ -12,7 +12,7 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
-from lr_agent.schedules import RangeTestResult, lr_range_test, range_test_sweep
+from lr_agent.schedules import RangeTestResult, lr_range_test, range_test_limits
 
 
 class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -98,8 +98,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             return float(train_step())
 
         try:
-            low, high = range_test_sweep(self.start_lr, self.controller.range_test_span, num_steps)
-            ceiling = high * 10**self.controller.range_test_extend
+            controller = self.controller
+            low, high, ceiling = range_test_limits(
+                self.start_lr, controller.range_test_span, num_steps, controller.range_test_extend
+            )
             result = lr_range_test(
                 step_at, low, high, num_steps, self.controller.range_test_fraction, lr_ceiling=ceiling
             )

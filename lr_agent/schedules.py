@@ -222,6 +222,30 @@ def range_test_sweep(start_lr: float, span: tuple[float, float], num_steps: int)
     return snapped, snapped * high / low
 
 
+MAX_RANGE_TEST_EXTEND = 10.0
+"""The most decades a range test may go on past its sweep (``range_test_extend``)."""
+
+
+def check_range_test_extend(extend: float, name: str = "range_test_extend") -> float:
+    """``extend`` if it is 0 to :data:`MAX_RANGE_TEST_EXTEND` decades; a ``ValueError`` naming ``name`` if not."""
+    if not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
+        raise ValueError(f"{name} must be 0 to {MAX_RANGE_TEST_EXTEND:g} decades, got {extend!r}")
+    return extend
+
+
+def range_test_limits(
+    start_lr: float, span: tuple[float, float], num_steps: int, extend: float = 0.0
+) -> tuple[float, float, float]:
+    """A controller's range test from ``start_lr``: the sweep's first and last LR
+    (:func:`range_test_sweep`) and the ceiling it may go on to, ``extend`` decades past the last.
+
+    The environment and :class:`~lr_agent.scheduler.ControllerScheduler` both call this, so a
+    controller meets in a user's loop the same sweep it trained with.
+    """
+    low, high = range_test_sweep(start_lr, span, num_steps)
+    return low, high, high * 10 ** check_range_test_extend(extend)
+
+
 def lr_range_test(
     train_step: Callable[[float], float],
     lr_min: float = 1e-6,

@@ -18,6 +18,7 @@ from lr_agent.schedules import (
     WarmupCosine,
     lr_range_test,
     make_schedule,
+    range_test_limits,
     range_test_sweep,
 )
 from tests.conftest import SEED
@@ -162,6 +163,15 @@ def test_range_test_sweep_tries_the_same_lrs_from_starts_a_decade_apart():
         low, high = range_test_sweep(start, (1e-4, 1e4), 120)
         step = (high / low) ** (1 / 119)
         assert low <= start * 1e-4 < low * step and high / low == pytest.approx(1e8)
+
+
+def test_range_test_limits_add_the_extension_to_the_sweep_and_refuse_a_bad_one():
+    low, high = range_test_sweep(0.01, (1e-4, 1e4), 121)
+    assert range_test_limits(0.01, (1e-4, 1e4), 121) == (low, high, high)
+    assert range_test_limits(0.01, (1e-4, 1e4), 121, 2.0)[2] == pytest.approx(high * 100)
+    for bad in (-1.0, 10.5, float("nan")):
+        with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades"):
+            range_test_limits(0.01, (1e-4, 1e4), 121, bad)
 
 
 def test_range_test_cosine_needs_a_probe():
