@@ -125,6 +125,32 @@ def run_export(options: ExportOptions) -> None:
 
 
 @dataclass
+class EnsembleOptions:
+    """Combine controller files into one that acts on the mean of their outputs (see lr_agent.ensemble)."""
+
+    members: list[str] = option(
+        None, "controller files (.lrc), comma-separated; the first's range test is kept", positional=True
+    )
+    out: Path = option(Path("ensemble.lrc"), "controller file to write")
+    range_test_extend: float | None = option(
+        None, "decades the range test may go on past its span while the loss falls (default: the first member's)"
+    )
+
+
+def run_ensemble(options: EnsembleOptions) -> None:
+    """Load the members, write the ensemble, say what it holds."""
+    from lr_agent.controller import Controller
+    from lr_agent.ensemble import ensemble
+
+    members = [Controller.load(path) for path in options.members]
+    controller = ensemble(members, range_test_extend=options.range_test_extend)
+    controller.save(options.out)
+    print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")
+    for path, member in zip(options.members, members, strict=True):
+        print(f"  {path}: {member.info.get('algorithm', '?')}, fingerprint {member.fingerprint}")
+
+
+@dataclass
 class ExperimentOptions:
     """Run an experiment config on Ray Tune: methods × workloads × initial LRs × seeds; a report and plots."""
 
@@ -156,6 +182,7 @@ COMMANDS = {
     "baseline": (BaselineOptions, run_baseline),
     "train": (TrainOptions, run_train),
     "export": (ExportOptions, run_export),
+    "ensemble": (EnsembleOptions, run_ensemble),
     "compare": (CompareOptions, run_compare),
     "experiment": (ExperimentOptions, run_experiment_command),
 }

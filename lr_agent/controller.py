@@ -26,6 +26,7 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
+from lr_agent.schedules import check_range_test_extend
 
 FORMAT = "lr-agent-controller"
 FORMAT_VERSION = 3
@@ -91,14 +92,18 @@ class Controller:
         return "discrete" if self.output == "argmax" else "continuous"
 
     @torch.no_grad()
-    def act(self, observation: np.ndarray | torch.Tensor) -> int | np.ndarray:
-        """The action for one observation: an index (discrete) or an array of one number in [-1, 1]."""
+    def outputs(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The head's raw output for one observation: the action logits, or the action mean."""
         x = torch.as_tensor(observation, dtype=torch.float32).reshape(-1)
         x = ((x - self.obs_mean) * self._scale).clamp_(-self.obs_clip, self.obs_clip)
         activation = ACTIVATIONS[self.activation]
         for weight, bias in self.layers:
             x = activation(torch.addmv(bias, weight, x))
-        x = torch.addmv(self.head[1], self.head[0], x)
+        return torch.addmv(self.head[1], self.head[0], x)
+
+    def act(self, observation: np.ndarray | torch.Tensor) -> int | np.ndarray:
+        """The action for one observation: an index (discrete) or an array of one number in [-1, 1]."""
+        x = self.outputs(observation)
         if self.output == "argmax":
             return int(x.argmax())
         return (torch.tanh(x) if self.output == "tanh" else x.clamp(-1.0, 1.0)).numpy()
@@ -281,8 +286,10 @@ class Controller:
         span = self.range_test_span
         if len(span) != 2 or not (0 < span[0] < span[1] and math.isfinite(span[1])):
             raise fail(f"range_test span must be [low, high] with 0 < low < high, got {list(span)}")
-        if not 0 <= self.range_test_extend <= 10:  # also False for NaN
-            raise fail(f"range_test extend must be 0 to 10 decades, got {self.range_test_extend}")
+        try:
+            check_range_test_extend(self.range_test_extend, "range_test extend")
+        except ValueError as exc:
+            raise fail(str(exc)) from None
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
