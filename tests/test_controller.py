@@ -147,7 +147,8 @@ def test_missing_file_names_the_path():
 
 def test_pretrained_controller_ships_and_loads():
     controller = Controller.pretrained()
-    assert controller.info["algorithm"] in ("ppo", "a2c", "dqn", "sac")
+    members = controller.info.get("members", [controller.info])  # one agent, or an ensemble of several
+    assert all(member["algorithm"] in ("ppo", "a2c", "dqn", "sac") for member in members)
     assert controller.action_mode in ("discrete", "continuous")
 
 
