@@ -132,6 +132,7 @@ class EnsembleOptions:
         None, "controller files (.lrc), comma-separated; the first's range test is kept", positional=True
     )
     out: Path = option(Path("ensemble.lrc"), "controller file to write")
+    onnx: bool = option(False, "also write an ONNX model of the ensemble beside it (.onnx)")
     range_test_extend: float | None = option(
         None, "decades the range test may go on past its span while the loss falls (default: the first member's)"
     )
@@ -143,11 +144,15 @@ def run_ensemble(options: EnsembleOptions) -> None:
     from lr_agent.ensemble import ensemble
 
     members = [Controller.load(path) for path in options.members]
-    controller = ensemble(members, range_test_extend=options.range_test_extend)
+    controller = ensemble(members, options.range_test_extend, names=options.members, extend_name="--range-test-extend")
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")
     for path, member in zip(options.members, members, strict=True):
         print(f"  {path}: {member.info.get('algorithm', '?')}, fingerprint {member.fingerprint}")
+    if options.onnx:
+        from lr_agent.onnx_export import export_onnx
+
+        print(f"wrote {export_onnx(controller, Path(options.out).with_suffix('.onnx'))}")
 
 
 @dataclass

@@ -93,7 +93,8 @@ class Controller:
 
     @torch.no_grad()
     def outputs(self, observation: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """The head's raw output for one observation: the action logits, or the action mean."""
+        """The head's raw output for one observation: one score per action (PPO's and A2C's logits,
+        DQN's Q-values), or the continuous action's mean."""
         x = torch.as_tensor(observation, dtype=torch.float32).reshape(-1)
         x = ((x - self.obs_mean) * self._scale).clamp_(-self.obs_clip, self.obs_clip)
         activation = ACTIVATIONS[self.activation]

@@ -2,10 +2,11 @@
 
 PPO policies trained by one recipe with different seeds differ more than most changes to the
 recipe do (``experiments/NOTES.md``). Averaging their logits (their action means, for
-continuous controllers) is the plain remedy, and it needs no new file format: the members'
-networks are laid side by side in one network of the same depth (first layers stacked, deeper
-layers block-diagonal, heads concatenated and divided by the number of members), so the result
-is an ordinary controller file that every reader of the format runs.
+continuous controllers) is the plain remedy; for discrete actions it picks the most likely
+action of the members' normalised geometric mean policy. It needs no new file format: the
+members' networks are laid side by side in one network of the same depth (first layers
+stacked, deeper layers block-diagonal, heads concatenated and divided by the number of
+members), so the result is an ordinary controller file that every reader of the format runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from lr_agent.controller import Controller
+from lr_agent.schedules import check_range_test_extend
 
 _MUST_AGREE = (
     "activation",
@@ -27,37 +29,65 @@ _MUST_AGREE = (
     "divergence_cut",
     "obs_clip",
     "obs_epsilon",
+    "range_test_fraction",
+    "range_test_span",
 )
 
 
-def ensemble(members: Sequence[Controller], range_test_extend: float | None = None) -> Controller:
+def ensemble(
+    members: Sequence[Controller],
+    range_test_extend: float | None = None,
+    names: Sequence[str] | None = None,
+    extend_name: str = "range_test_extend",
+) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
-    The members must agree on the network's depth, activation, action set and LR bounds. The
-    range test (how the run's LR scale is found before the first decision) is the first
-    member's, with its extension replaced by ``range_test_extend`` when given. Each member's
-    observation normaliser is folded into its first layer, below a shared normaliser with the
-    mean of the members' statistics; the result equals the mean of the members' outputs exactly
-    except for observations beyond ``obs_clip`` standard deviations, which are clipped in the
-    shared normalisation instead of each member's own.
+    The members must be different agents of one algorithm that agree on the network's depth,
+    activation, action set, LR bounds and range test (its span and fraction, or having none);
+    their range tests may differ in the number of steps (the anchor then moves by under a
+    step of the sweep), and the first member's is kept, with its extension replaced by
+    ``range_test_extend`` when given. ``names`` (file paths, say) name the members in errors,
+    ``extend_name`` the extension.
+
+    Each member's observation normaliser is folded into its first layer, below a shared
+    normaliser with the mean of the members' statistics. The result equals the mean of the
+    members' outputs exactly wherever no clipping binds; near the ends of the LR bounds, where
+    a member or the shared normaliser clips an observation at ``obs_clip`` standard
+    deviations, the two clip at different places and may differ slightly.
     """
+    names = list(names) if names is not None else [f"controller {i}" for i in range(1, len(members) + 1)]
+    if len(names) != len(members):
+        raise ValueError(f"{len(names)} names for {len(members)} controllers")
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least two controllers, got {len(members)}")
+    if range_test_extend is not None:
+        check_range_test_extend(range_test_extend, extend_name)
     first = members[0]
-    for i, member in enumerate(members[1:], start=2):
-        for name in _MUST_AGREE:
-            if getattr(member, name) != getattr(first, name):
-                raise ValueError(
-                    f"controller {i} has {name} {getattr(member, name)!r}, controller 1 {getattr(first, name)!r}; "
-                    "an ensemble's members must agree on it"
-                )
+    seen: dict[str, str] = {}
+    for name, member in zip(names, members, strict=True):
+        if not member.layers:
+            raise ValueError(f"{name} has no hidden layer; an ensemble's members need one")
+        if member.fingerprint in seen:
+            raise ValueError(f"{name} has the same weights as {seen[member.fingerprint]}; give each agent once")
+        seen[member.fingerprint] = name
+        if member is first:
+            continue
+        differences = [
+            f"{field} {getattr(member, field)!r} (against {getattr(first, field)!r})"
+            for field in _MUST_AGREE
+            if getattr(member, field) != getattr(first, field)
+        ]
         if len(member.layers) != len(first.layers):
-            raise ValueError(
-                f"controller {i} has {len(member.layers)} hidden layers, controller 1 {len(first.layers)}; "
-                "an ensemble's members must have the same depth"
-            )
+            differences.append(f"{len(member.layers)} hidden layers (against {len(first.layers)})")
+        if bool(member.range_test_steps) != bool(first.range_test_steps):
+            differences.append(f"range_test num_steps {member.range_test_steps} (against {first.range_test_steps})")
+        algorithms = member.info.get("algorithm"), first.info.get("algorithm")
+        if None not in algorithms and algorithms[0] != algorithms[1]:
+            differences.append(f"algorithm {algorithms[0]!r} (against {algorithms[1]!r})")
+        if differences:
+            raise ValueError(f"{name} differs from {names[0]}: {'; '.join(differences)}")
     if range_test_extend is not None and not first.range_test_steps:
-        raise ValueError("range_test_extend: controller 1 has no range test to extend")
+        raise ValueError(f"{extend_name}: {names[0]} has no range test to extend")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -96,5 +126,16 @@ def _ensemble_info(members: Sequence[Controller]) -> dict[str, Any]:
         "algorithm": f"ensemble of {len(members)}",
         "trained_on": trained_on,
         "env_steps": sum(int(m.info.get("env_steps", 0)) for m in members),
-        "members": [{"fingerprint": m.fingerprint, "range_test_steps": m.range_test_steps, **m.info} for m in members],
+        "members": [
+            {
+                **m.info,
+                "fingerprint": m.fingerprint,
+                "range_test": {
+                    "num_steps": m.range_test_steps,
+                    "span": list(m.range_test_span),
+                    "extend": m.range_test_extend,
+                },
+            }
+            for m in members
+        ],
     }

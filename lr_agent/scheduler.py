@@ -98,9 +98,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             return float(train_step())
 
         try:
-            controller = self.controller
             low, high, ceiling = range_test_limits(
-                self.start_lr, controller.range_test_span, num_steps, controller.range_test_extend
+                self.start_lr, self.controller.range_test_span, num_steps, self.controller.range_test_extend
             )
             result = lr_range_test(
                 step_at, low, high, num_steps, self.controller.range_test_fraction, lr_ceiling=ceiling
@@ -168,8 +167,12 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` saved with the same controller."""
         state = dict(state_dict)
-        if state.pop("controller") != self.controller.fingerprint:
-            raise ValueError("this state was saved with another controller; load it into a scheduler using that one")
+        saved_with = state.pop("controller")
+        if saved_with != self.controller.fingerprint:
+            raise ValueError(
+                f"this state was saved with controller {saved_with}, this scheduler runs "
+                f"{self.controller.fingerprint}; load it into a scheduler using that one (Controller.fingerprint)"
+            )
         state["lr_bounds"] = tuple(state["lr_bounds"])
         self.tracker = ObservationTracker(state.pop("anchor_lr", self.start_lr), state["lr_bounds"])
         self.tracker.load_state_dict(state.pop("tracker"))

@@ -228,7 +228,7 @@ MAX_RANGE_TEST_EXTEND = 10.0
 
 def check_range_test_extend(extend: float, name: str = "range_test_extend") -> float:
     """``extend`` if it is 0 to :data:`MAX_RANGE_TEST_EXTEND` decades; a ``ValueError`` naming ``name`` if not."""
-    if not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
+    if not isinstance(extend, int | float) or not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
         raise ValueError(f"{name} must be 0 to {MAX_RANGE_TEST_EXTEND:g} decades, got {extend!r}")
     return extend
 

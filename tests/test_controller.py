@@ -2,6 +2,7 @@ import json
 import os
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,6 +150,8 @@ def test_pretrained_controller_ships_and_loads():
     controller = Controller.pretrained()
     members = controller.info.get("members", [controller.info])  # one agent, or an ensemble of several
     assert all(member["algorithm"] in ("ppo", "a2c", "dqn", "sac") for member in members)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"fingerprint `{controller.fingerprint}`" in readme  # the README describes the file that ships
     assert controller.action_mode in ("discrete", "continuous")
 
 

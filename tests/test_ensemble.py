@@ -20,7 +20,7 @@ def deep_controller(seed: int, **kwargs) -> Controller:
 
 
 def observations_near(controllers, count=200, seed=0):
-    """Observations within 3 standard deviations of every member's normaliser (no clipping binds)."""
+    """Observations within 2 of the smallest standard deviations of the members' mean (no clipping binds)."""
     rng = np.random.default_rng(seed)
     mean = torch.stack([c.obs_mean for c in controllers]).mean(0).numpy()
     std = torch.stack([c.obs_var for c in controllers]).min(0).values.sqrt().numpy()
@@ -41,7 +41,7 @@ def test_the_ensemble_outputs_the_mean_of_its_members_outputs(output):
 
 def test_the_ensemble_is_an_ordinary_controller_file(tmp_path):
     members = [deep_controller(seed) for seed in range(2)]
-    members[0] = dataclasses.replace(members[0], range_test_steps=121)
+    members = [dataclasses.replace(m, range_test_steps=steps) for m, steps in zip(members, (121, 120), strict=True)]
     path = ensemble(members, range_test_extend=2.0).save(tmp_path / "both.lrc")
     loaded = Controller.load(path)
     assert (loaded.range_test_steps, loaded.range_test_extend) == (121, 2.0)
@@ -54,14 +54,36 @@ def test_the_ensemble_is_an_ordinary_controller_file(tmp_path):
 
 def test_members_that_cannot_be_combined_are_refused_naming_what_differs():
     one, other = deep_controller(0), deep_controller(1)
+    names = ["a.lrc", "b.lrc"]
     with pytest.raises(ValueError, match="at least two"):
         ensemble([one])
-    with pytest.raises(ValueError, match="controller 2 has multipliers"):
-        ensemble([one, dataclasses.replace(other, multipliers=(0.5, 0.75, 0.9, 1.0, 1.1, 1.3, 2.0))])
-    with pytest.raises(ValueError, match="controller 2 has 1 hidden layers"):
+    with pytest.raises(ValueError, match=r"b.lrc differs from a.lrc: multipliers \(0.5, 0.75"):
+        ensemble([one, dataclasses.replace(other, multipliers=(0.5, 0.75, 0.9, 1.0, 1.1, 1.3, 2.0))], names=names)
+    with pytest.raises(ValueError, match="controller 2 differs from controller 1: 1 hidden layers"):
         ensemble([one, random_controller(1)])
+    with pytest.raises(ValueError, match="range_test_span"):
+        ensemble([one, dataclasses.replace(other, range_test_span=(1e-3, 1e5))])
+    with pytest.raises(ValueError, match="range_test num_steps 120"):  # one probes, the other does not
+        ensemble([one, dataclasses.replace(other, range_test_steps=120)])
+    with pytest.raises(ValueError, match="algorithm 'dqn'"):  # Q-values and logits do not average
+        ensemble([one, dataclasses.replace(other, info={**other.info, "algorithm": "dqn"})])
+    with pytest.raises(ValueError, match="b.lrc has the same weights as a.lrc"):
+        ensemble([one, one], names=names)
+    with pytest.raises(ValueError, match="b.lrc has no hidden layer"):
+        ensemble([one, dataclasses.replace(other, layers=[], head=(torch.ones(7, 10), torch.ones(7)))], names=names)
     with pytest.raises(ValueError, match="no range test to extend"):
         ensemble([one, other], range_test_extend=1.0)
+    with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades, got 11"):
+        ensemble([one, other], range_test_extend=11)
+
+
+def test_members_may_differ_in_their_range_tests_number_of_steps_and_the_first_ones_is_kept():
+    members = [
+        dataclasses.replace(deep_controller(seed), range_test_steps=steps) for seed, steps in ((0, 120), (1, 121))
+    ]
+    combined = ensemble(members)
+    assert combined.range_test_steps == 120
+    assert [m["range_test"]["num_steps"] for m in combined.info["members"]] == [120, 121]
 
 
 def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
@@ -72,3 +94,17 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert Controller.load(out).info["algorithm"] == "ensemble of 2"
     assert main(["ensemble", str(paths[0]), "--out", str(out)]) == 2
     assert "at least two" in capsys.readouterr().err
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-extend", "50"]) == 2
+    assert "--range-test-extend must be 0 to 10 decades, got 50" in capsys.readouterr().err
+
+
+def test_the_ensemble_command_writes_an_onnx_model_with_the_same_actions(tmp_path):
+    import onnxruntime as ort
+
+    members = [deep_controller(seed) for seed in range(2)]
+    paths = [m.save(tmp_path / f"m{i}.lrc") for i, m in enumerate(members)]
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(tmp_path / "ens.lrc"), "--onnx"]) == 0
+    session = ort.InferenceSession(str(tmp_path / "ens.onnx"))
+    combined = Controller.load(tmp_path / "ens.lrc")
+    batch = np.stack(observations_near(members, count=20)).astype(np.float32)
+    assert session.run(None, {"observation": batch})[0].tolist() == [combined.act(o) for o in batch]

@@ -151,7 +151,7 @@ def test_state_dict_round_trips_through_torch_save_weights_only(tmp_path):
         restored.step(train_loss=loss, val_loss=loss)
         assert restored.get_last_lr() == sched.get_last_lr()
     other = ControllerScheduler(one_param_optimizer(), random_controller(seed=5), total_epochs=10)
-    with pytest.raises(ValueError, match="saved with another controller"):
+    with pytest.raises(ValueError, match=f"saved with controller {controller.fingerprint}, this scheduler runs"):
         other.load_state_dict(torch.load(tmp_path / "sched.pt", weights_only=True))
 
 
