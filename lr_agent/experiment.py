@@ -344,6 +344,27 @@ def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, popul
     return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": gpus}
 
 
+def finished_runs_left_alone(scheduler: type) -> type:
+    """``scheduler`` (Tune's ``PopulationBasedTraining``) made to pass over a run's last report.
+
+    Tune's PBT also exploits a run on its last report when it falls in the lower quantile: the
+    run is restored from a better one's checkpoint, which hands over that one's time of last
+    perturbation too, so the run may be due again when it finishes again. A population whose
+    runs end close together can then exploit its finished runs over and over (on iris-mlp, tens
+    of thousands of times in half an hour, never finishing). A finished run has nothing left to
+    gain from an exploit, so its last report (``done``) goes on unexamined.
+    """
+    from ray.tune.schedulers import TrialScheduler
+
+    class FinishedRunsLeftAlone(scheduler):
+        def on_trial_result(self, tune_controller, trial, result: dict[str, Any]) -> str:
+            if result.get("done"):
+                return TrialScheduler.CONTINUE
+            return super().on_trial_result(tune_controller, trial, result)
+
+    return FinishedRunsLeftAlone
+
+
 def _run_pbt(
     config: ExperimentConfig, folder: Path, resources: dict[str, float], report_only: bool = False
 ) -> list[dict[str, Any]]:
@@ -358,7 +379,7 @@ def _run_pbt(
     member = pbt_member_resources(resources, ray.cluster_resources().get("CPU", 1.0), population)
     for workload in config.workloads:
         for seed in config.seeds:
-            pbt = PopulationBasedTraining(
+            pbt = finished_runs_left_alone(PopulationBasedTraining)(
                 time_attr="training_iteration",
                 perturbation_interval=config.pbt_interval,
                 hyperparam_mutations={"lr": tune.loguniform(low, high)},

@@ -113,3 +113,26 @@ def test_the_shipped_controller_and_its_recipe_never_train_on_the_selection_or_t
         names("train_default.toml", "specs"),
     ):
         assert trained_on and not trained_on & (test | selection)
+
+
+def test_population_based_training_leaves_a_finished_run_alone():
+    from types import SimpleNamespace
+
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
+
+    from lr_agent.experiment import finished_runs_left_alone
+
+    trial = Trial("run", stub=True, config={"lr": 0.1})
+    controller = SimpleNamespace(search_alg=None, get_trials=lambda: [trial])  # what the schedulers read of Tune's
+    settings = dict(time_attr="training_iteration", metric="val_loss", mode="min", perturbation_interval=2)
+    last_report = {"training_iteration": 10, "val_loss": 1.0, "done": True}
+    for scheduler, examined in (
+        (PopulationBasedTraining, True),  # Tune's own would exploit or checkpoint the finished run here
+        (finished_runs_left_alone(PopulationBasedTraining), False),
+    ):
+        pbt = scheduler(hyperparam_mutations={"lr": [0.1, 0.2]}, **settings)
+        pbt.on_trial_add(controller, trial)
+        decision = pbt.on_trial_result(controller, trial, last_report)
+        assert (pbt._trial_state[trial].last_perturbation_time == 10) is examined
+        assert examined or decision == TrialScheduler.CONTINUE
