@@ -21,6 +21,11 @@ REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
 IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8)}
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
+TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
+"""The characters the ``text`` data set keeps; every other character is one more class."""
+TEXT_WINDOW = 12
+SEQUENCE_SHAPES = {"text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1), "waveforms": (64, 1)}
+"""Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
 
 @dataclass(frozen=True)
@@ -29,13 +34,18 @@ class Dataset:
 
     ``y`` holds integer class labels for classification and floats for
     regression. ``image_shape`` is set where each row is a flattened image
-    (channels, height, width), which the CNN model needs.
+    (channels, height, width), which the CNN model needs; ``sequence_shape``
+    where it is a flattened sequence (time steps, features per step), which the
+    ``conv1d`` and ``gru`` models need. ``standardise`` is False for features
+    that are already on one scale (one-hot characters).
     """
 
     x: np.ndarray
     y: np.ndarray
     task: str
     image_shape: tuple[int, int, int] | None = None
+    sequence_shape: tuple[int, int] | None = None
+    standardise: bool = True
 
     @property
     def num_outputs(self) -> int:
@@ -132,6 +142,63 @@ def _blobs() -> Dataset:
     return Dataset(x.astype(np.float32), y, CLASSIFICATION)
 
 
+def _waveforms() -> Dataset:
+    """64-step signals of 4 shapes (sine, square, sawtooth, triangle) with random frequency, phase
+    and amplitude, in noise; the class is the shape."""
+    rng = np.random.default_rng(0)
+    n, steps = 2400, SEQUENCE_SHAPES["waveforms"][0]
+    y = rng.integers(0, 4, n)
+    cycles = rng.uniform(1.0, 4.0, (n, 1)) * np.arange(steps) / steps + rng.uniform(0.0, 1.0, (n, 1))
+    fraction = cycles % 1.0
+    shapes = np.stack(
+        [
+            np.sin(2 * np.pi * cycles),
+            np.where(fraction < 0.5, 1.0, -1.0),
+            2 * fraction - 1,
+            4 * np.abs(fraction - 0.5) - 1,
+        ]
+    )
+    signals = shapes[y, np.arange(n)] * rng.uniform(0.5, 1.5, (n, 1)) + rng.normal(0.0, 0.8, (n, steps))
+    return Dataset(signals.astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["waveforms"])
+
+
+def _text() -> Dataset:
+    """Next-character prediction on the help texts that ship with Python (``pydoc_data.topics``):
+    the previous 12 characters, one-hot, predict the next one (30 classes).
+
+    Lower-cased, runs of white space made one space; the windows are taken at a fixed stride
+    from the topics in name order, so a Python version gives the same data every time.
+    """
+    from pydoc_data.topics import topics
+
+    text = " ".join(" ".join(topics[name].lower().split()) for name in sorted(topics))
+    other = len(TEXT_ALPHABET)
+    codes = np.array([TEXT_ALPHABET.find(c) if c in TEXT_ALPHABET else other for c in text])
+    n = 4000
+    starts = np.linspace(0, len(codes) - TEXT_WINDOW - 1, n).astype(np.int64)
+    windows = codes[starts[:, None] + np.arange(TEXT_WINDOW + 1)]
+    x = np.eye(other + 1, dtype=np.float32)[windows[:, :-1]].reshape(n, -1)
+    return Dataset(x, windows[:, -1], CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["text"], standardise=False)
+
+
+def _sparse_regression() -> Dataset:
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(n_samples=600, n_features=100, n_informative=10, noise=20.0, random_state=0)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
+def _spirals() -> Dataset:
+    """Two interleaved spirals of 1.5 turns (2 features, 1000 samples), noisy."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    y = rng.integers(0, 2, n)
+    turn = np.sqrt(rng.uniform(0.0, 1.0, n)) * 3 * np.pi
+    angle = turn + np.pi * y
+    x = np.stack([turn * np.cos(angle), turn * np.sin(angle)], axis=1) + rng.normal(0.0, 0.5, (n, 2))
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -147,6 +214,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "hastie": _hastie,
     "shapes": _shapes,
     "gratings": _gratings,
+    "waveforms": _waveforms,
+    "text": _text,
+    "sparse_regression": _sparse_regression,
+    "spirals": _spirals,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -31,5 +32,40 @@ def cnn(image_shape: tuple[int, int, int], num_outputs: int, width: int = 16, de
     return nn.Sequential(*layers)
 
 
-KINDS = ("mlp", "cnn")
+class _ChannelsFirst(nn.Module):
+    """(batch, steps, features) to (batch, features, steps), the layout ``Conv1d`` takes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+
+def conv1d(sequence_shape: tuple[int, int], num_outputs: int, width: int = 16, depth: int = 2) -> nn.Module:
+    """A 1-D CNN: ``depth`` blocks of a 5-tap convolution of ``width`` channels and 2× pooling,
+    global average pooling, a linear head. Takes flattened sequences of ``sequence_shape``
+    (time steps, features per step)."""
+    features = sequence_shape[1]
+    layers: list[nn.Module] = [nn.Unflatten(1, sequence_shape), _ChannelsFirst()]
+    for _ in range(depth):
+        layers += [nn.Conv1d(features, width, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2)]
+        features = width
+    layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, num_outputs)]
+    return nn.Sequential(*layers)
+
+
+class GRUNet(nn.Module):
+    """A GRU of ``depth`` layers of ``width`` units over a flattened sequence of ``sequence_shape``
+    (time steps, features per step); a linear head reads its last hidden state."""
+
+    def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, depth: int = 1) -> None:
+        super().__init__()
+        self.sequence_shape = tuple(sequence_shape)
+        self.gru = nn.GRU(sequence_shape[1], width, num_layers=depth, batch_first=True)
+        self.head = nn.Linear(width, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states, _ = self.gru(x.view(len(x), *self.sequence_shape))
+        return self.head(states[:, -1])
+
+
+KINDS = ("mlp", "cnn", "conv1d", "gru")
 """Built-in model kinds; a spec may also name ``module:function``."""

@@ -25,7 +25,7 @@ A spec file looks like this (``envs/digits-mlp.toml``)::
 
     [optimizer]
     name = ["sgd", "adam"]
-    momentum = 0.9                    # SGD only
+    momentum = 0.9                    # SGD and RMSprop only
     weight_decay = 0.0
 
     [run]
@@ -57,7 +57,7 @@ import numpy as np
 from lr_agent import datasets, models
 from lr_agent.errors import SpecError, UnknownNameError
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "schedulefree-adamw", "prodigy")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "schedulefree-adamw", "prodigy")
 """Optimizer names; the last two are the LR-free optimizers of ``pip install "lr-agent[lrfree]"``."""
 
 
@@ -349,6 +349,11 @@ class _Parser:
             raise self.fail(
                 "[model] kind",
                 f"cnn needs an image data set ({', '.join(datasets.IMAGE_SHAPES)}); {source!r} is not one",
+            )
+        elif kind in ("conv1d", "gru") and source not in datasets.SEQUENCE_SHAPES:
+            raise self.fail(
+                "[model] kind",
+                f"{kind} needs a sequence data set ({', '.join(datasets.SEQUENCE_SHAPES)}); {source!r} is not one",
             )
 
 

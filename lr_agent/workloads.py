@@ -63,6 +63,11 @@ def build_model(config: RunConfig, data: datasets.Dataset) -> nn.Module:
         if data.image_shape is None:
             raise ValueError(f"cnn needs an image data set; {config.source!r} is not one")
         return models.cnn(data.image_shape, data.num_outputs, **config.model_params)
+    if config.model in ("conv1d", "gru"):
+        if data.sequence_shape is None:
+            raise ValueError(f"{config.model} needs a sequence data set; {config.source!r} is not one")
+        factory = models.conv1d if config.model == "conv1d" else models.GRUNet
+        return factory(data.sequence_shape, data.num_outputs, **config.model_params)
     factory = datasets.import_callable(config.model)
     return factory(tuple(data.x.shape[1:]), data.num_outputs, **config.model_params)
 
@@ -75,6 +80,8 @@ def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     try:
         if config.optimizer == "schedulefree-adamw":
             from schedulefree import AdamWScheduleFree
@@ -118,6 +125,8 @@ class SupervisedWorkload:
         val, train = chosen[:n_val], chosen[n_val:]
         mean, std = data.x[train].mean(0), data.x[train].std(0)
         std[std == 0] = 1.0
+        if not data.standardise:
+            mean, std = np.zeros_like(mean), np.ones_like(std)
         y = data.y
         if self.task == datasets.REGRESSION:
             y = ((y - y[train].mean()) / (y[train].std() or 1.0)).astype(np.float32)

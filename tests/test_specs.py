@@ -2,8 +2,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from lr_agent import datasets
+from lr_agent import datasets, models
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import SpecError, UnknownNameError
 from lr_agent.specs import WorkloadSpec, catalogue, get_spec
@@ -31,9 +32,9 @@ def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimize
     specs = catalogue()
     assert len(specs) >= 6
     kinds = {s.fixed["model"] for s in specs.values()}
-    assert {"mlp", "cnn"} <= kinds
+    assert {"mlp", "cnn", "conv1d", "gru"} <= kinds
     optimizers = {o for s in specs.values() for o in s.params["optimizer"].values()}
-    assert {"sgd", "adam", "adamw"} <= optimizers
+    assert {"sgd", "adam", "adamw", "rmsprop"} <= optimizers
     assert {"lr_agent/digits-mlp-v0", "lr_agent/digits-cnn-v0"} <= {s.gym_id for s in specs.values()}
 
 
@@ -46,7 +47,17 @@ def test_every_catalogue_spec_trains_an_epoch_to_a_finite_loss(name):
     assert math.isfinite(info["val_loss"]) and info["val_loss"] > 0
 
 
-GENERATED = {"shapes": 6, "gratings": 4, "circles": 2, "hastie": 2, "friedman2": 1, "friedman3": 1}
+GENERATED = {
+    "shapes": 6,
+    "gratings": 4,
+    "circles": 2,
+    "hastie": 2,
+    "friedman2": 1,
+    "friedman3": 1,
+    "waveforms": 4,
+    "spirals": 2,
+    "sparse_regression": 1,
+}
 
 
 @pytest.mark.parametrize(("source", "num_outputs"), GENERATED.items())
@@ -57,11 +68,34 @@ def test_generated_data_sets_are_fixed_and_well_formed(source, num_outputs):
     assert first.x.dtype == np.float32 and np.isfinite(first.x).all() and len(first.x) == len(first.y)
     assert first.num_outputs == num_outputs
     assert first.image_shape == datasets.IMAGE_SHAPES.get(source)
-    if first.image_shape is not None:
-        assert first.x.shape[1] == math.prod(first.image_shape)
+    assert first.sequence_shape == datasets.SEQUENCE_SHAPES.get(source)
+    for shape in (first.image_shape, first.sequence_shape):
+        if shape is not None:
+            assert first.x.shape[1] == math.prod(shape)
     if first.task == datasets.CLASSIFICATION:
         counts = np.bincount(first.y)
         assert counts.min() > 0.5 * counts.max()
+
+
+def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
+    data = datasets.BUILTIN["text"]()
+    steps, classes = datasets.SEQUENCE_SHAPES["text"]
+    windows = data.x.reshape(len(data.x), steps, classes)
+    assert not data.standardise and data.num_outputs == classes
+    assert (windows.sum(-1) == 1).all()  # one character a step
+    assert np.bincount(data.y).argmax() == datasets.TEXT_ALPHABET.index(" ")
+    # the first window is the start of the first help topic, and its target the next character
+    from pydoc_data.topics import topics
+
+    first_topic = " ".join(topics[min(topics)].lower().split())
+    expected = [datasets.TEXT_ALPHABET.find(c) % classes for c in first_topic[: steps + 1]]
+    assert [*windows[0].argmax(-1), data.y[0]] == expected  # an unlisted character is the last class
+
+
+def test_sequence_models_read_flattened_sequences():
+    x = torch.randn(5, 64)
+    assert models.conv1d((64, 1), 4, width=8, depth=3)(x).shape == (5, 4)
+    assert models.GRUNet((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
 
 
 def test_sample_is_reproducible_and_stays_in_range():
@@ -93,11 +127,12 @@ def test_overrides_replace_drawn_values_and_unknown_override_is_named():
         ("data", "source", "mnist", r"\[data\] source: unknown data set 'mnist'; valid: digits"),
         ("model", "kind", "custom_job:missing", r"\[model\] kind: module 'custom_job' has no attribute 'missing'"),
         ("model", "kind", "cnn", r"\[model\] kind: cnn needs an image data set"),
+        ("model", "kind", "gru", r"\[model\] kind: gru needs a sequence data set \(text, waveforms\)"),
         (
             "optimizer",
             "name",
-            "rmsprop",
-            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'schedulefree-adamw', 'prodigy'\)",
+            "lbfgs",
+            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'rmsprop', 'schedulefree-adamw'",
         ),
         ("model", "depth", {"min": 3, "max": 1}, r"\[model\] depth: min 3 is greater than max 1"),
         (None, "seeds", 3, r"seeds: unknown key"),
