@@ -113,6 +113,7 @@ def test_the_shipped_controller_and_its_recipe_never_train_on_the_selection_or_t
         names("train_default.toml", "specs"),
     ):
         assert trained_on and not trained_on & (test | selection)
+    assert not names("train_default.toml", "eval_specs") & test  # not even watched during training
 
 
 def test_population_based_training_leaves_a_finished_run_alone():
