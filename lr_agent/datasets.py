@@ -1,16 +1,19 @@
 """Data sets that ship inside installed packages or are generated, loaded once per process.
 
 Each loader returns a :class:`Dataset` of numpy arrays. Nothing is downloaded:
-the scikit-learn data sets used here are bundled with scikit-learn, the others
-are generated from a fixed seed.
+the scikit-learn data sets used here are bundled with scikit-learn, the text is
+a copy of Python's help texts shipped in this package, the others are
+generated from a fixed seed.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -24,6 +27,7 @@ IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8)}
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
 """The characters the ``text`` data set keeps; every other character is one more class."""
 TEXT_WINDOW = 12
+"""Characters the ``text`` data set shows before the one to predict."""
 SEQUENCE_SHAPES = {"text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1), "waveforms": (64, 1)}
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -163,15 +167,16 @@ def _waveforms() -> Dataset:
 
 
 def _text() -> Dataset:
-    """Next-character prediction on the help texts that ship with Python (``pydoc_data.topics``):
-    the previous 12 characters, one-hot, predict the next one (30 classes).
+    """Next-character prediction on Python's help texts: the previous 12 characters, one-hot,
+    predict the next one (30 classes: ``TEXT_ALPHABET`` and one for any other character).
 
-    Lower-cased, runs of white space made one space; the windows are taken at a fixed stride
-    from the topics in name order, so a Python version gives the same data every time.
+    The text is ``lr_agent/data/help_texts.txt.gz``: the topics of ``pydoc_data.topics`` (Python
+    3.11.7) in name order, lower-cased, runs of white space made one space. A copy ships because
+    the standard library's changes with every Python release. The windows are taken at a fixed
+    stride, about 108 characters apart, so no two overlap.
     """
-    from pydoc_data.topics import topics
-
-    text = " ".join(" ".join(topics[name].lower().split()) for name in sorted(topics))
+    with gzip.open(resources.files("lr_agent") / "data" / "help_texts.txt.gz", "rt", encoding="utf-8") as file:
+        text = file.read()
     other = len(TEXT_ALPHABET)
     codes = np.array([TEXT_ALPHABET.find(c) if c in TEXT_ALPHABET else other for c in text])
     n = 4000
@@ -182,6 +187,7 @@ def _text() -> Dataset:
 
 
 def _sparse_regression() -> Dataset:
+    """A linear target of 10 of 100 features, in noise (600 samples): a wide network overfits it."""
     from sklearn.datasets import make_regression
 
     x, y = make_regression(n_samples=600, n_features=100, n_informative=10, noise=20.0, random_state=0)

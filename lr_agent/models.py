@@ -52,19 +52,22 @@ def conv1d(sequence_shape: tuple[int, int], num_outputs: int, width: int = 16, d
     return nn.Sequential(*layers)
 
 
-class GRUNet(nn.Module):
-    """A GRU of ``depth`` layers of ``width`` units over a flattened sequence of ``sequence_shape``
-    (time steps, features per step); a linear head reads its last hidden state."""
-
-    def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, depth: int = 1) -> None:
+class _GRUNet(nn.Module):
+    def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int, depth: int) -> None:
         super().__init__()
         self.sequence_shape = tuple(sequence_shape)
         self.gru = nn.GRU(sequence_shape[1], width, num_layers=depth, batch_first=True)
         self.head = nn.Linear(width, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states, _ = self.gru(x.view(len(x), *self.sequence_shape))
+        states, _ = self.gru(x.reshape(len(x), *self.sequence_shape))
         return self.head(states[:, -1])
+
+
+def gru(sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, depth: int = 1) -> nn.Module:
+    """A GRU of ``depth`` layers of ``width`` units over a flattened sequence of ``sequence_shape``
+    (time steps, features per step); a linear head reads its last hidden state."""
+    return _GRUNet(sequence_shape, num_outputs, width, depth)
 
 
 KINDS = ("mlp", "cnn", "conv1d", "gru")

@@ -19,13 +19,13 @@ A spec file looks like this (``envs/digits-mlp.toml``)::
     val_fraction = 0.25               # fraction held out for validation
 
     [model]
-    kind = "mlp"                      # mlp, cnn, or "module:function"
+    kind = "mlp"                      # mlp, cnn, conv1d, gru, or "module:function"
     width = [32, 64, 128]
     depth = {min = 1, max = 3}
 
     [optimizer]
     name = ["sgd", "adam"]
-    momentum = 0.9                    # SGD and RMSprop only
+    momentum = 0.9                    # SGD and RMSprop only; 0.9 when not given (RMSprop too)
     weight_decay = 0.0
 
     [run]
@@ -264,7 +264,7 @@ class _Parser:
             if custom_model:
                 for key in set(table) - set(fields):
                     model_params[key] = self.param(f"[model] {key}", table[key], "any", None, "")
-        self.check_references(fixed, params)
+        self.check_references(fixed, model_params)
         low, high = fixed["lr_bounds"]
         for lr in params["lr"].values():
             if not low <= lr <= high:
@@ -320,7 +320,7 @@ class _Parser:
             return Param(choices=tuple(typed(v) for v in value))
         return Param(value=typed(value))
 
-    def check_references(self, fixed: dict[str, Any], params: dict[str, Param]) -> None:
+    def check_references(self, fixed: dict[str, Any], model_params: dict[str, Param]) -> None:
         source, kind = fixed["source"], fixed["model"]
         if ":" in source:
             try:
@@ -355,6 +355,17 @@ class _Parser:
                 "[model] kind",
                 f"{kind} needs a sequence data set ({', '.join(datasets.SEQUENCE_SHAPES)}); {source!r} is not one",
             )
+        depths = model_params["depth"].values() if "depth" in model_params else [1]
+        if kind in ("cnn", "conv1d", "gru") and min(depths) < 1:
+            raise self.fail("[model] depth", f"{kind} needs at least 1 layer, got {min(depths)!r}")
+        if kind == "conv1d":  # each block halves the sequence
+            steps = datasets.SEQUENCE_SHAPES[source][0]
+            if 2 ** max(depths) > steps:
+                raise self.fail(
+                    "[model] depth",
+                    f"conv1d on {source!r} ({steps} steps) takes at most {steps.bit_length() - 1} blocks, "
+                    f"got {max(depths)!r}",
+                )
 
 
 def catalogue_dir() -> Path:

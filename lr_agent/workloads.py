@@ -66,7 +66,7 @@ def build_model(config: RunConfig, data: datasets.Dataset) -> nn.Module:
     if config.model in ("conv1d", "gru"):
         if data.sequence_shape is None:
             raise ValueError(f"{config.model} needs a sequence data set; {config.source!r} is not one")
-        factory = models.conv1d if config.model == "conv1d" else models.GRUNet
+        factory = models.conv1d if config.model == "conv1d" else models.gru
         return factory(data.sequence_shape, data.num_outputs, **config.model_params)
     factory = datasets.import_callable(config.model)
     return factory(tuple(data.x.shape[1:]), data.num_outputs, **config.model_params)
@@ -98,7 +98,7 @@ class SupervisedWorkload:
     """A classification or regression run on an in-memory data set.
 
     The data are drawn (subset, train/validation split) and standardised with
-    the training split's statistics; weights and batch order come from
+    the training split's statistics (unless the data set says not to: one-hot text); weights and batch order come from
     ``seed`` alone, so the same config and seed give the same run bit for bit
     on a CPU.
 
@@ -123,10 +123,11 @@ class SupervisedWorkload:
         chosen = rng.permutation(len(data.x))[: max(4, round(len(data.x) * config.subset))]
         n_val = max(1, round(len(chosen) * config.val_fraction))
         val, train = chosen[:n_val], chosen[n_val:]
-        mean, std = data.x[train].mean(0), data.x[train].std(0)
-        std[std == 0] = 1.0
-        if not data.standardise:
-            mean, std = np.zeros_like(mean), np.ones_like(std)
+        if data.standardise:
+            mean, std = data.x[train].mean(0), data.x[train].std(0)
+            std[std == 0] = 1.0
+        else:
+            mean, std = np.zeros(data.x.shape[1], np.float32), np.ones(data.x.shape[1], np.float32)
         y = data.y
         if self.task == datasets.REGRESSION:
             y = ((y - y[train].mean()) / (y[train].std() or 1.0)).astype(np.float32)

@@ -1,3 +1,4 @@
+import hashlib
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ from lr_agent import datasets, models
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import SpecError, UnknownNameError
 from lr_agent.specs import WorkloadSpec, catalogue, get_spec
+from lr_agent.workloads import SupervisedWorkload
 from tests.conftest import SEED
 
 GOOD = {
@@ -47,6 +49,8 @@ def test_every_catalogue_spec_trains_an_epoch_to_a_finite_loss(name):
     assert math.isfinite(info["val_loss"]) and info["val_loss"] > 0
 
 
+TEXT_DIGEST = "ec0e249abac66bb6"  # of x and y: the data must not change under a measurement
+
 GENERATED = {
     "shapes": 6,
     "gratings": 4,
@@ -84,18 +88,48 @@ def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_cha
     assert not data.standardise and data.num_outputs == classes
     assert (windows.sum(-1) == 1).all()  # one character a step
     assert np.bincount(data.y).argmax() == datasets.TEXT_ALPHABET.index(" ")
-    # the first window is the start of the first help topic, and its target the next character
-    from pydoc_data.topics import topics
-
-    first_topic = " ".join(topics[min(topics)].lower().split())
+    # the text is a fixed copy of Python's help texts: the first window is the start of the first
+    # topic, its target the next character, and an unlisted character is the last class
+    first_topic = 'the "assert" statement'
     expected = [datasets.TEXT_ALPHABET.find(c) % classes for c in first_topic[: steps + 1]]
-    assert [*windows[0].argmax(-1), data.y[0]] == expected  # an unlisted character is the last class
+    assert [*windows[0].argmax(-1), data.y[0]] == expected
+    assert hashlib.sha256(data.x.tobytes() + data.y.tobytes()).hexdigest()[:16] == TEXT_DIGEST
 
 
 def test_sequence_models_read_flattened_sequences():
     x = torch.randn(5, 64)
     assert models.conv1d((64, 1), 4, width=8, depth=3)(x).shape == (5, 4)
-    assert models.GRUNet((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
+    assert models.gru((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
+
+
+def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay():
+    text = SupervisedWorkload(get_spec("text-gru").sample(np.random.default_rng(SEED)), seed=SEED)
+    assert set(text.x_train.unique().tolist()) == {0.0, 1.0}  # not standardised
+    waves = get_spec("waveforms-conv1d").sample(np.random.default_rng(SEED), momentum=0.5, weight_decay=1e-3)
+    group = SupervisedWorkload(waves, seed=SEED).optimizer.param_groups[0]
+    assert (group["momentum"], group["weight_decay"]) == (0.5, 1e-3)
+    assert math.isclose(group["lr"], waves.lr)
+
+
+@pytest.mark.parametrize(
+    "source, kind, depth, message",
+    [
+        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms\); 'wine' is not one"),
+        (
+            "waveforms",
+            "conv1d",
+            {"min": 1, "max": 7},
+            r"conv1d on 'waveforms' \(64 steps\) takes at most 6 blocks, got 7",
+        ),
+        ("text", "gru", 0, r"gru needs at least 1 layer, got 0"),
+        ("digits", "cnn", [0, 1], r"cnn needs at least 1 layer, got 0"),
+    ],
+)
+def test_a_model_that_cannot_take_the_data_is_refused_when_the_spec_loads(source, kind, depth, message):
+    raw = with_change("model", "kind", kind)
+    raw["data"], raw["model"]["depth"] = {"source": source}, depth
+    with pytest.raises(SpecError, match=r"^my.toml: \[model\] (kind|depth): " + message):
+        WorkloadSpec.from_dict(raw, origin="my.toml")
 
 
 def test_sample_is_reproducible_and_stays_in_range():
