@@ -98,8 +98,8 @@ class SupervisedWorkload:
     """A classification or regression run on an in-memory data set.
 
     The data are drawn (subset, train/validation split) and standardised with
-    the training split's statistics (unless the data set says not to: one-hot text); weights and batch order come from
-    ``seed`` alone, so the same config and seed give the same run bit for bit
+    the training split's statistics (unless the data set says not to: one-hot
+    text); weights and batch order come from ``seed`` alone, so the same config and seed give the same run bit for bit
     on a CPU.
 
     Example:
@@ -123,18 +123,18 @@ class SupervisedWorkload:
         chosen = rng.permutation(len(data.x))[: max(4, round(len(data.x) * config.subset))]
         n_val = max(1, round(len(chosen) * config.val_fraction))
         val, train = chosen[:n_val], chosen[n_val:]
+        x_train, x_val = data.x[train], data.x[val]
         if data.standardise:
-            mean, std = data.x[train].mean(0), data.x[train].std(0)
+            mean, std = x_train.mean(0), x_train.std(0)
             std[std == 0] = 1.0
-        else:
-            mean, std = np.zeros(data.x.shape[1], np.float32), np.ones(data.x.shape[1], np.float32)
+            x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
         y = data.y
         if self.task == datasets.REGRESSION:
             y = ((y - y[train].mean()) / (y[train].std() or 1.0)).astype(np.float32)
         to = dict(device=self.device)
-        self.x_train = torch.as_tensor((data.x[train] - mean) / std, **to)
+        self.x_train = torch.as_tensor(x_train, **to)
         self.y_train = torch.as_tensor(y[train], **to)
-        self.x_val = torch.as_tensor((data.x[val] - mean) / std, **to)
+        self.x_val = torch.as_tensor(x_val, **to)
         self.y_val = torch.as_tensor(y[val], **to)
         self.batch_size = config.batch_size
         self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
