@@ -30,6 +30,16 @@ def random_controller(seed: int = SEED, output: str = "argmax", hidden: int = 16
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sb3_log_folder(tmp_path_factory):
+    """stable-baselines3 logs a ``learn()`` that has no logger of its own to a new folder in the
+    system's temporary directory, one per call; the tests' go under pytest's temporary folders."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def ray_instance():
     """One local Ray instance for the whole test session (starting one takes seconds)."""
