@@ -34,7 +34,7 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
-from lr_agent.schedules import check_range_test_extend
+from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
@@ -420,21 +420,32 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     return options, model, normalizer
 
 
-def export(run_dir: str | Path, out: str | Path, range_test_extend: float | None = None) -> Controller:
+def export(
+    run_dir: str | Path,
+    out: str | Path,
+    range_test_extend: float | None = None,
+    range_test_fraction: float | None = None,
+) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
-    ``range_test_extend`` replaces the extension of the range test the run trained with
-    (a setting of the probe only: the weights are the run's).
+    ``range_test_extend`` and ``range_test_fraction`` replace the extension and the suggested
+    fraction of the range test the run trained with (settings of the probe only: the weights
+    are the run's).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
+    if range_test_fraction is not None:
+        check_range_test_fraction(range_test_fraction, "--range-test-fraction")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
-    trained_extend = options.range_test_extend
+    trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
+    for flag, value in (("--range-test-extend", range_test_extend), ("--range-test-fraction", range_test_fraction)):
+        if value is not None and not options.range_test_steps:
+            raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
     if range_test_extend is not None:
-        if not options.range_test_steps:
-            raise ValueError(f"--range-test-extend: {run_dir} trained without a range test, so there is none to extend")
         options = dataclasses.replace(options, range_test_extend=range_test_extend)
+    if range_test_fraction is not None:
+        options = dataclasses.replace(options, range_test_fraction=range_test_fraction)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
     if log.exists():
@@ -451,6 +462,7 @@ def export(run_dir: str | Path, out: str | Path, range_test_extend: float | None
         "train_seconds": round(json.loads(seconds.read_text())["seconds"], 1) if seconds.exists() else None,
         "evaluation": evaluation,
         "range_test_extend_in_training": trained_extend,
+        "range_test_fraction_in_training": trained_fraction,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     rms = normalizer.obs_rms

@@ -98,6 +98,9 @@ class ExportOptions:
     range_test_extend: float | None = option(
         None, "decades the controller's range test may go on past its span while the loss falls (default: as trained)"
     )
+    range_test_fraction: float | None = option(
+        None, "the range test suggests this fraction of the LR at its loss minimum (default: as trained)"
+    )
 
 
 def run_train(options: TrainOptions) -> None:
@@ -113,7 +116,12 @@ def run_export(options: ExportOptions) -> None:
     """Export and describe the controller."""
     from lr_agent.agents import export
 
-    controller = export(options.run_dir, options.out, range_test_extend=options.range_test_extend)
+    controller = export(
+        options.run_dir,
+        options.out,
+        range_test_extend=options.range_test_extend,
+        range_test_fraction=options.range_test_fraction,
+    )
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
     print(f"wrote {options.out}: {info['algorithm']} after {steps} env steps, {mode} actions")
@@ -136,15 +144,27 @@ class EnsembleOptions:
     range_test_extend: float | None = option(
         None, "decades the range test may go on past its span while the loss falls (default: the first member's)"
     )
+    range_test_fraction: float | None = option(
+        None, "the range test suggests this fraction of the LR at its loss minimum (default: the members')"
+    )
 
 
 def run_ensemble(options: EnsembleOptions) -> None:
     """Load the members, write the ensemble, say what it holds."""
     from lr_agent.controller import Controller
     from lr_agent.ensemble import ensemble
+    from lr_agent.schedules import check_range_test_fraction
 
+    if options.range_test_fraction is not None:
+        check_range_test_fraction(options.range_test_fraction, "--range-test-fraction")
     members = [Controller.load(path) for path in options.members]
-    controller = ensemble(members, options.range_test_extend, names=options.members, extend_name="--range-test-extend")
+    controller = ensemble(
+        members,
+        options.range_test_extend,
+        names=options.members,
+        extend_name="--range-test-extend",
+        range_test_fraction=options.range_test_fraction,
+    )
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")
     for path, member in zip(options.members, members, strict=True):

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lr_agent.controller import Controller
-from lr_agent.schedules import check_range_test_extend
+from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
 
 _MUST_AGREE = (
     "activation",
@@ -39,6 +39,7 @@ def ensemble(
     range_test_extend: float | None = None,
     names: Sequence[str] | None = None,
     extend_name: str = "range_test_extend",
+    range_test_fraction: float | None = None,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -46,8 +47,9 @@ def ensemble(
     activation, action set, LR bounds and range test (its span and fraction, or having none);
     their range tests may differ in the number of steps (the anchor then moves by under a
     step of the sweep), and the first member's is kept, with its extension replaced by
-    ``range_test_extend`` when given. ``names`` (file paths, say) name the members in errors,
-    ``extend_name`` the extension.
+    ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
+    ``range_test_fraction`` when given (settings of the probe: the weights stay the members').
+    ``names`` (file paths, say) name the members in errors, ``extend_name`` the extension.
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -62,6 +64,8 @@ def ensemble(
         raise ValueError(f"an ensemble needs at least two controllers, got {len(members)}")
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, extend_name)
+    if range_test_fraction is not None:
+        check_range_test_fraction(range_test_fraction)
     first = members[0]
     seen: dict[str, str] = {}
     for name, member in zip(names, members, strict=True):
@@ -88,6 +92,8 @@ def ensemble(
             raise ValueError(f"{name} differs from {names[0]}: {'; '.join(differences)}")
     if range_test_extend is not None and not first.range_test_steps:
         raise ValueError(f"{extend_name}: {names[0]} has no range test to extend")
+    if range_test_fraction is not None and not first.range_test_steps:
+        raise ValueError(f"range_test_fraction: {names[0]} has no range test")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -114,6 +120,7 @@ def ensemble(
         obs_mean=mean,
         obs_var=var,
         range_test_extend=first.range_test_extend if range_test_extend is None else range_test_extend,
+        range_test_fraction=first.range_test_fraction if range_test_fraction is None else range_test_fraction,
         info=_ensemble_info(members),
     )
 
@@ -132,6 +139,7 @@ def _ensemble_info(members: Sequence[Controller]) -> dict[str, Any]:
                 "fingerprint": m.fingerprint,
                 "range_test": {
                     "num_steps": m.range_test_steps,
+                    "fraction": m.range_test_fraction,
                     "span": list(m.range_test_span),
                     "extend": m.range_test_extend,
                 },

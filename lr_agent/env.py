@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
-from lr_agent.schedules import check_range_test_extend, lr_range_test, range_test_limits
+from lr_agent.schedules import check_range_test_extend, check_range_test_fraction, lr_range_test, range_test_limits
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
 
@@ -146,8 +146,7 @@ class TrainingRunEnv(gym.Env):
         self.max_epochs = max_epochs
         if range_test_steps == 1 or range_test_steps < 0:
             raise ValueError(f"range_test_steps must be 0 (no test) or at least 2, got {range_test_steps!r}")
-        if not 0 < range_test_fraction <= 1:
-            raise ValueError(f"range_test_fraction must be in (0, 1], got {range_test_fraction!r}")
+        check_range_test_fraction(range_test_fraction)
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
         check_range_test_extend(range_test_extend)

@@ -233,6 +233,13 @@ def check_range_test_extend(extend: float, name: str = "range_test_extend") -> f
     return extend
 
 
+def check_range_test_fraction(fraction: float, name: str = "range_test_fraction") -> float:
+    """``fraction`` if it is in (0, 1]; a ``ValueError`` naming ``name`` if not."""
+    if not isinstance(fraction, int | float) or not 0 < fraction <= 1:  # also False for NaN
+        raise ValueError(f"{name} must be in (0, 1], got {fraction!r}")
+    return fraction
+
+
 def range_test_limits(
     start_lr: float, span: tuple[float, float], num_steps: int, extend: float = 0.0
 ) -> tuple[float, float, float]:

@@ -43,16 +43,21 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         range_test_extend=extend,
     )  # fmt: skip
     run_dir = train(options)
-    controller = export(run_dir, tmp_path / "c.lrc", range_test_extend=2.0 if probe else None)
+    changed = {"range_test_extend": 2.0, "range_test_fraction": 0.2} if probe else {}
+    controller = export(run_dir, tmp_path / "c.lrc", **changed)
     loaded = Controller.load(tmp_path / "c.lrc")
     assert loaded.info["algorithm"] == algo
     assert loaded.range_test_steps == probe
     assert (loaded.range_test_extend, loaded.info["range_test_extend_in_training"]) == (2.0 if probe else 0.0, extend)
+    assert (loaded.range_test_fraction, loaded.info["range_test_fraction_in_training"]) == (0.2 if probe else 0.1, 0.1)
     if not probe:
-        with pytest.raises(ValueError, match="trained without a range test, so there is none to extend"):
-            export(run_dir, tmp_path / "x.lrc", range_test_extend=1.0)
+        for flag, change in (("extend", {"range_test_extend": 1.0}), ("fraction", {"range_test_fraction": 0.2})):
+            with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
+                export(run_dir, tmp_path / "x.lrc", **change)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):
         export(run_dir, tmp_path / "x.lrc", range_test_extend=-1.0)
+    with pytest.raises(ValueError, match=r"--range-test-fraction must be in \(0, 1\], got 1.5"):
+        export(run_dir, tmp_path / "x.lrc", range_test_fraction=1.5)
     assert loaded.info["env_steps"] >= 64
     assert loaded.info["evaluation"]["specs"] == ["breast-cancer-mlp"]
     assert loaded.info["evaluation"]["mean_return"]  # evaluated on held-out specs during training

@@ -42,9 +42,10 @@ def test_the_ensemble_outputs_the_mean_of_its_members_outputs(output):
 def test_the_ensemble_is_an_ordinary_controller_file(tmp_path):
     members = [deep_controller(seed) for seed in range(2)]
     members = [dataclasses.replace(m, range_test_steps=steps) for m, steps in zip(members, (121, 120), strict=True)]
-    path = ensemble(members, range_test_extend=2.0).save(tmp_path / "both.lrc")
+    path = ensemble(members, range_test_extend=2.0, range_test_fraction=0.2).save(tmp_path / "both.lrc")
     loaded = Controller.load(path)
-    assert (loaded.range_test_steps, loaded.range_test_extend) == (121, 2.0)
+    assert (loaded.range_test_steps, loaded.range_test_extend, loaded.range_test_fraction) == (121, 2.0, 0.2)
+    assert [m["range_test"]["fraction"] for m in loaded.info["members"]] == [0.1, 0.1]  # as the members trained
     assert [len(w) for w, _ in loaded.layers] == [32, 32]
     assert loaded.info["trained_on"] == ["spec-0", "shared-spec", "spec-1"]
     assert [m["fingerprint"] for m in loaded.info["members"]] == [m.fingerprint for m in members]
@@ -75,6 +76,10 @@ def test_members_that_cannot_be_combined_are_refused_naming_what_differs():
         ensemble([one, other], range_test_extend=1.0)
     with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades, got 11"):
         ensemble([one, other], range_test_extend=11)
+    with pytest.raises(ValueError, match="a.lrc has no range test"):
+        ensemble([one, other], names=names, range_test_fraction=0.2)
+    with pytest.raises(ValueError, match=r"range_test_fraction must be in \(0, 1\], got 0"):
+        ensemble([one, other], range_test_fraction=0)
 
 
 def test_members_may_differ_in_their_range_tests_number_of_steps_and_the_first_ones_is_kept():
@@ -96,6 +101,8 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert "at least two" in capsys.readouterr().err
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-extend", "50"]) == 2
     assert "--range-test-extend must be 0 to 10 decades, got 50" in capsys.readouterr().err
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-fraction", "2"]) == 2
+    assert "--range-test-fraction must be in (0, 1], got 2.0" in capsys.readouterr().err
 
 
 def test_the_ensemble_command_writes_an_onnx_model_with_the_same_actions(tmp_path):
