@@ -150,8 +150,11 @@ def test_pretrained_controller_ships_and_loads():
     controller = Controller.pretrained()
     members = controller.info.get("members", [controller.info])  # one agent, or an ensemble of several
     assert all(member["algorithm"] in ("ppo", "a2c", "dqn", "sac") for member in members)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert f"fingerprint `{controller.fingerprint}`" in readme  # the README describes the file that ships
+    root = Path(__file__).resolve().parent.parent
+    assert f"fingerprint `{controller.fingerprint}`" in (root / "README.md").read_text()  # the file that ships
+    recipe = (root / "Makefile").read_text()  # `make pretrained` makes it with the probe settings it ships with
+    assert f"--range-test-extend {controller.range_test_extend:g}" in recipe
+    assert f"--range-test-fraction {controller.range_test_fraction:g}" in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 
