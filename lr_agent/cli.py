@@ -153,10 +153,7 @@ def run_ensemble(options: EnsembleOptions) -> None:
     """Load the members, write the ensemble, say what it holds."""
     from lr_agent.controller import Controller
     from lr_agent.ensemble import ensemble
-    from lr_agent.schedules import check_range_test_fraction
 
-    if options.range_test_fraction is not None:
-        check_range_test_fraction(options.range_test_fraction, "--range-test-fraction")
     members = [Controller.load(path) for path in options.members]
     controller = ensemble(
         members,
@@ -164,6 +161,7 @@ def run_ensemble(options: EnsembleOptions) -> None:
         names=options.members,
         extend_name="--range-test-extend",
         range_test_fraction=options.range_test_fraction,
+        fraction_name="--range-test-fraction",
     )
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")

@@ -26,7 +26,7 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
-from lr_agent.schedules import check_range_test_extend
+from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
 
 FORMAT = "lr-agent-controller"
 FORMAT_VERSION = 3
@@ -282,12 +282,11 @@ class Controller:
             raise fail(f"divergence_cut must be in (0, 1), got {self.divergence_cut}")
         if self.range_test_steps == 1 or self.range_test_steps < 0:
             raise fail(f"range_test num_steps must be 0 (none) or at least 2, got {self.range_test_steps}")
-        if not 0 < self.range_test_fraction <= 1:
-            raise fail(f"range_test fraction must be in (0, 1], got {self.range_test_fraction}")
         span = self.range_test_span
         if len(span) != 2 or not (0 < span[0] < span[1] and math.isfinite(span[1])):
             raise fail(f"range_test span must be [low, high] with 0 < low < high, got {list(span)}")
         try:
+            check_range_test_fraction(self.range_test_fraction, "range_test fraction")
             check_range_test_extend(self.range_test_extend, "range_test extend")
         except ValueError as exc:
             raise fail(str(exc)) from None

@@ -40,6 +40,7 @@ def ensemble(
     names: Sequence[str] | None = None,
     extend_name: str = "range_test_extend",
     range_test_fraction: float | None = None,
+    fraction_name: str = "range_test_fraction",
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -49,7 +50,8 @@ def ensemble(
     step of the sweep), and the first member's is kept, with its extension replaced by
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
     ``range_test_fraction`` when given (settings of the probe: the weights stay the members').
-    ``names`` (file paths, say) name the members in errors, ``extend_name`` the extension.
+    ``names`` (file paths, say) name the members in errors, ``extend_name`` and
+    ``fraction_name`` the two settings.
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -65,7 +67,7 @@ def ensemble(
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, extend_name)
     if range_test_fraction is not None:
-        check_range_test_fraction(range_test_fraction)
+        check_range_test_fraction(range_test_fraction, fraction_name)
     first = members[0]
     seen: dict[str, str] = {}
     for name, member in zip(names, members, strict=True):
@@ -93,7 +95,7 @@ def ensemble(
     if range_test_extend is not None and not first.range_test_steps:
         raise ValueError(f"{extend_name}: {names[0]} has no range test to extend")
     if range_test_fraction is not None and not first.range_test_steps:
-        raise ValueError(f"range_test_fraction: {names[0]} has no range test")
+        raise ValueError(f"{fraction_name}: {names[0]} has no range test")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -226,16 +227,20 @@ MAX_RANGE_TEST_EXTEND = 10.0
 """The most decades a range test may go on past its sweep (``range_test_extend``)."""
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_range_test_extend(extend: float, name: str = "range_test_extend") -> float:
     """``extend`` if it is 0 to :data:`MAX_RANGE_TEST_EXTEND` decades; a ``ValueError`` naming ``name`` if not."""
-    if not isinstance(extend, int | float) or not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
+    if not _is_real(extend) or not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
         raise ValueError(f"{name} must be 0 to {MAX_RANGE_TEST_EXTEND:g} decades, got {extend!r}")
     return extend
 
 
 def check_range_test_fraction(fraction: float, name: str = "range_test_fraction") -> float:
     """``fraction`` if it is in (0, 1]; a ``ValueError`` naming ``name`` if not."""
-    if not isinstance(fraction, int | float) or not 0 < fraction <= 1:  # also False for NaN
+    if not _is_real(fraction) or not 0 < fraction <= 1:  # also False for NaN
         raise ValueError(f"{name} must be in (0, 1], got {fraction!r}")
     return fraction
 
@@ -287,6 +292,7 @@ def lr_range_test(
         raise ValueError(f"lr_ceiling must be a positive finite LR or None, got {lr_ceiling!r}")
     if not 0 < smoothing <= 1:
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
+    check_range_test_fraction(fraction, "fraction")
     ratio = (lr_max / lr_min) ** (1 / (num_steps - 1))
     extra_steps = 0
     if lr_ceiling is not None and lr_ceiling > lr_max:

@@ -43,8 +43,11 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         range_test_extend=extend,
     )  # fmt: skip
     run_dir = train(options)
-    changed = {"range_test_extend": 2.0, "range_test_fraction": 0.2} if probe else {}
-    controller = export(run_dir, tmp_path / "c.lrc", **changed)
+    if probe:  # from the command line, changing the range test
+        flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2"]
+        assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
+    else:
+        export(run_dir, tmp_path / "c.lrc")
     loaded = Controller.load(tmp_path / "c.lrc")
     assert loaded.info["algorithm"] == algo
     assert loaded.range_test_steps == probe
@@ -67,7 +70,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     raw = np.random.default_rng(0).normal(size=(32, 10)).astype(np.float32) * 2
     expected, _ = model.predict(normalizer.normalize_obs(raw), deterministic=True)
     got = [loaded.act(o) for o in raw]
-    if controller.action_mode == "discrete":
+    if loaded.action_mode == "discrete":
         assert got == expected.tolist()
     else:
         np.testing.assert_allclose(np.concatenate(got), expected.reshape(-1), atol=1e-5)

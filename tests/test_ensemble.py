@@ -45,7 +45,7 @@ def test_the_ensemble_is_an_ordinary_controller_file(tmp_path):
     path = ensemble(members, range_test_extend=2.0, range_test_fraction=0.2).save(tmp_path / "both.lrc")
     loaded = Controller.load(path)
     assert (loaded.range_test_steps, loaded.range_test_extend, loaded.range_test_fraction) == (121, 2.0, 0.2)
-    assert [m["range_test"]["fraction"] for m in loaded.info["members"]] == [0.1, 0.1]  # as the members trained
+    assert [m["range_test"]["fraction"] for m in loaded.info["members"]] == [0.1, 0.1]  # the members' files' own
     assert [len(w) for w, _ in loaded.layers] == [32, 32]
     assert loaded.info["trained_on"] == ["spec-0", "shared-spec", "spec-1"]
     assert [m["fingerprint"] for m in loaded.info["members"]] == [m.fingerprint for m in members]
@@ -103,6 +103,8 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert "--range-test-extend must be 0 to 10 decades, got 50" in capsys.readouterr().err
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-fraction", "2"]) == 2
     assert "--range-test-fraction must be in (0, 1], got 2.0" in capsys.readouterr().err
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-fraction", "0.2"]) == 2
+    assert "--range-test-fraction: " in capsys.readouterr().err  # the members have no range test to change
 
 
 def test_the_ensemble_command_writes_an_onnx_model_with_the_same_actions(tmp_path):

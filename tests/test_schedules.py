@@ -16,6 +16,8 @@ from lr_agent.schedules import (
     ScheduleLR,
     Step,
     WarmupCosine,
+    check_range_test_extend,
+    check_range_test_fraction,
     lr_range_test,
     make_schedule,
     range_test_limits,
@@ -172,6 +174,20 @@ def test_range_test_limits_add_the_extension_to_the_sweep_and_refuse_a_bad_one()
     for bad in (-1.0, 10.5, float("nan")):
         with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades"):
             range_test_limits(0.01, (1e-4, 1e4), 121, bad)
+
+
+def test_the_range_test_settings_take_any_real_number_in_range_and_name_the_setting_otherwise():
+    import numpy as np
+
+    assert check_range_test_fraction(np.float32(0.2)) == np.float32(0.2)
+    assert check_range_test_extend(np.int64(2)) == 2
+    for bad in (0, 1.5, float("nan"), True, "0.2"):
+        with pytest.raises(ValueError, match=r"--range-test-fraction must be in \(0, 1\], got"):
+            check_range_test_fraction(bad, "--range-test-fraction")
+    with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades, got True"):
+        check_range_test_extend(True)
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\], got 2"):
+        lr_range_test(lambda lr: 1.0, fraction=2)
 
 
 def test_range_test_cosine_needs_a_probe():
