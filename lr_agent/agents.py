@@ -82,6 +82,9 @@ class TrainOptions:
     range_test_extend: float = option(
         0.0, "decades the range test may sweep past its span while the loss still falls; exported"
     )
+    anchor_jitter: float = option(
+        0.0, "training runs only: move each run's anchor by a random factor of up to this many decades either way"
+    )
     eval_every: int = option(2_000, "env steps between evaluations on the held-out specs")
     eval_episodes: int = option(4, "episodes per evaluation")
     checkpoint_every: int = option(2_000, "env steps between checkpoints")
@@ -98,6 +101,8 @@ class TrainOptions:
         for name in ("envs", "envs_per_actor", "total_steps", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not 0 <= self.anchor_jitter <= 3:  # also catches NaN
+            raise ValueError(f"anchor_jitter must be 0 to 3 decades, got {self.anchor_jitter!r}")
         self.out = Path(self.out)
         self.relative_lr_bounds = tuple(self.relative_lr_bounds)
         self.range_test_span = tuple(self.range_test_span)
@@ -124,8 +129,9 @@ class TrainOptions:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 
-def env_kwargs(options: TrainOptions) -> dict[str, Any]:
-    """Keyword arguments of :class:`TrainingRunEnv` for these options (shared by training and evaluation)."""
+def env_kwargs(options: TrainOptions, training: bool = False) -> dict[str, Any]:
+    """Keyword arguments of :class:`TrainingRunEnv` for these options (shared by training and evaluation;
+    ``training`` adds what only the training runs get: the anchor's jitter)."""
     kwargs: dict[str, Any] = {
         "action_mode": options.action_mode,
         "multipliers": options.multipliers,
@@ -138,6 +144,8 @@ def env_kwargs(options: TrainOptions) -> dict[str, Any]:
     }
     if options.max_epochs is not None:
         kwargs["max_epochs"] = options.max_epochs
+    if training and options.anchor_jitter:
+        kwargs["anchor_jitter"] = options.anchor_jitter
     return kwargs
 
 
@@ -172,10 +180,13 @@ class EnvBuilder:
         return BudgetEndTerminates(TrainingRunEnv(list(self.specs), device=device, **self.kwargs))
 
 
-def make_vec_env(options: TrainOptions, specs: list[str], num_envs: int, seed: int, parallel: bool):
+def make_vec_env(
+    options: TrainOptions, specs: list[str], num_envs: int, seed: int, parallel: bool, training: bool = False
+):
     """A VecNormalize-wrapped vector env of ``num_envs`` monitored training runs.
 
-    ``parallel``: Ray actors with ``options.ray``, else one process per run (SubprocVecEnv).
+    ``parallel``: Ray actors with ``options.ray``, else one process per run (SubprocVecEnv);
+    ``training``: the agent learns on these runs (see :func:`env_kwargs`).
     """
     from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
@@ -184,11 +195,11 @@ def make_vec_env(options: TrainOptions, specs: list[str], num_envs: int, seed: i
         from lr_agent.distributed import RayVecEnv
 
         venv = RayVecEnv(
-            [EnvBuilder(tuple(specs), env_kwargs(options))] * num_envs, envs_per_actor=options.envs_per_actor
+            [EnvBuilder(tuple(specs), env_kwargs(options, training))] * num_envs, envs_per_actor=options.envs_per_actor
         )
         venv.seed(seed)
     else:
-        builder = EnvBuilder(tuple(specs), env_kwargs(options), single_thread=parallel)
+        builder = EnvBuilder(tuple(specs), env_kwargs(options, training), single_thread=parallel)
         vec_cls = SubprocVecEnv if parallel else DummyVecEnv
         venv = sb3_make_vec_env(builder, n_envs=num_envs, seed=seed, vec_env_cls=vec_cls)
     return VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=10.0)
@@ -323,7 +334,7 @@ def train(options: TrainOptions) -> Path:
             from lr_agent.distributed import init_ray
 
             started_ray = init_ray(options.address)
-        venv = make_vec_env(options, options.specs, options.envs, options.seed, parallel)
+        venv = make_vec_env(options, options.specs, options.envs, options.seed, parallel, training=True)
         eval_env = make_vec_env(options, options.eval_specs, 1, options.seed + 10_000, parallel=False)
         eval_env.training = False
         algo = _algorithm(options.algo)
@@ -463,6 +474,7 @@ def export(
         "evaluation": evaluation,
         "range_test_extend_in_training": trained_extend,
         "range_test_fraction_in_training": trained_fraction,
+        "anchor_jitter_in_training": options.anchor_jitter,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     rms = normalizer.obs_rms

@@ -83,6 +83,11 @@ class TrainingRunEnv(gym.Env):
             down onto a fixed grid of LRs (:func:`~lr_agent.schedules.range_test_sweep`).
         range_test_extend: decades (0 to 10) the test may go on past its span while the
             loss still falls (so a start far below the right LR still finds it); 0: never.
+        anchor_jitter: decades (0 to 3); when positive, every episode's anchor (the range
+            test's suggestion, else the initial LR) is multiplied by ``10**u``, ``u`` drawn
+            uniformly from ``[-anchor_jitter, anchor_jitter]`` with the env's generator. A
+            training device: an agent that meets anchors off in either direction can learn
+            to correct a scale the probe got wrong. 0 (the default) draws nothing.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -111,6 +116,7 @@ class TrainingRunEnv(gym.Env):
         range_test_fraction: float = 0.1,
         range_test_span: tuple[float, float] = (1e-4, 1e4),
         range_test_extend: float = 0.0,
+        anchor_jitter: float = 0.0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -150,6 +156,9 @@ class TrainingRunEnv(gym.Env):
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
         check_range_test_extend(range_test_extend)
+        if not isinstance(anchor_jitter, int | float) or not 0 <= anchor_jitter <= 3:  # also False for NaN
+            raise ValueError(f"anchor_jitter must be 0 to 3 decades, got {anchor_jitter!r}")
+        self.anchor_jitter = float(anchor_jitter)
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
         self.range_test_extend = range_test_extend
@@ -185,6 +194,11 @@ class TrainingRunEnv(gym.Env):
                 self.initial_lr, self.range_test_span, self.range_test_steps, self.range_test_extend
             )
             self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high), ceiling)
+            self.lr_bounds = self._bounds_around(self.anchor_lr)
+        if self.anchor_jitter:
+            low, high = self.lr_bounds
+            jittered = self.anchor_lr * 10.0 ** self.np_random.uniform(-self.anchor_jitter, self.anchor_jitter)
+            self.anchor_lr = min(max(jittered, low), high)
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         self.tracker = ObservationTracker(self.anchor_lr, self.lr_bounds)
         self.initial_val_loss = self.previous_val_loss = workload.evaluate().loss

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from lr_agent.agents import EnvBuilder, TrainOptions, export, load_run, train
+from lr_agent.agents import EnvBuilder, TrainOptions, env_kwargs, export, load_run, train
 from lr_agent.cli import main
 from lr_agent.controller import Controller
 from lr_agent.errors import SpecError
@@ -40,7 +40,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     extend = 1.0 if probe else 0.0  # ... extended past its span while the loss falls
     options = TrainOptions(
         **TINY, algo=algo, total_steps=64, out=tmp_path / "run", algo_kwargs=ALGO_KWARGS[algo], range_test_steps=probe,
-        range_test_extend=extend,
+        range_test_extend=extend, anchor_jitter=0.5 if probe else 0.0,
     )  # fmt: skip
     run_dir = train(options)
     if probe:  # from the command line, changing the range test
@@ -53,6 +53,9 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.range_test_steps == probe
     assert (loaded.range_test_extend, loaded.info["range_test_extend_in_training"]) == (2.0 if probe else 0.0, extend)
     assert (loaded.range_test_fraction, loaded.info["range_test_fraction_in_training"]) == (0.2 if probe else 0.1, 0.1)
+    assert loaded.info["anchor_jitter_in_training"] == (0.5 if probe else 0.0)
+    assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
+    assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
         for flag, change in (("extend", {"range_test_extend": 1.0}), ("fraction", {"range_test_fraction": 0.2})):
             with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
@@ -121,6 +124,8 @@ def test_dqn_forces_discrete_and_sac_continuous_actions():
     assert TrainOptions(algo="sac").action_mode == "continuous"
     with pytest.raises(ValueError, match="unknown algorithm 'td3'"):
         TrainOptions(algo="td3")
+    with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades, got 4"):
+        TrainOptions(anchor_jitter=4)
 
 
 def test_export_of_a_folder_that_is_no_run_is_a_clear_error(tmp_path, capsys):

@@ -226,6 +226,26 @@ def test_range_test_settings_are_checked():
             TrainingRunEnv("wine-mlp", range_test_steps=50, range_test_extend=bad)
 
 
+def test_anchor_jitter_moves_each_runs_anchor_both_ways_reproducibly():
+    kwargs = dict(epochs=1, range_test_steps=30, relative_lr_bounds=(1e-4, 1e4))
+    plain, jittered = TrainingRunEnv("wine-mlp", **kwargs), TrainingRunEnv("wine-mlp", anchor_jitter=1.0, **kwargs)
+    ratios = []
+    for seed in range(6):
+        _, plain_info = plain.reset(seed=seed)
+        _, info = jittered.reset(seed=seed)
+        assert info["run"] == plain_info["run"]  # the same run: only the anchor moves
+        assert info["lr"] == jittered.anchor_lr == jittered.lr
+        assert jittered.lr_bounds[0] == pytest.approx(jittered.anchor_lr * 1e-4)  # the bounds move with it
+        ratios.append(jittered.anchor_lr / plain.anchor_lr)
+    assert all(0.1 <= r <= 10 for r in ratios) and min(ratios) < 0.9 and max(ratios) > 1.1
+    again = TrainingRunEnv("wine-mlp", anchor_jitter=1.0, **kwargs)
+    again.reset(seed=5)
+    assert again.anchor_lr == jittered.anchor_lr  # reproducible from the seed
+    for bad in (-0.5, 3.5, float("nan")):
+        with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades"):
+            TrainingRunEnv("wine-mlp", anchor_jitter=bad)
+
+
 def test_range_test_sweeps_its_span_relative_to_the_initial_lr():
     env = TrainingRunEnv("wine-mlp", epochs=2, range_test_steps=30, range_test_span=(1e-2, 1e-1))
     env.reset(seed=0, options={"lr": 0.02})
