@@ -344,25 +344,42 @@ def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, popul
     return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": gpus}
 
 
-def finished_runs_left_alone(scheduler: type) -> type:
-    """``scheduler`` (Tune's ``PopulationBasedTraining``) made to pass over a run's last report.
+def forward_only(scheduler: type) -> type:
+    """``scheduler`` (Tune's ``PopulationBasedTraining``) made to move every run forward only.
 
-    Tune's PBT also exploits a run on its last report when it falls in the lower quantile: the
-    run is restored from a better one's checkpoint, which hands over that one's time of last
-    perturbation too, so the run may be due again when it finishes again. A population whose
-    runs end close together can then exploit its finished runs over and over (on iris-mlp, tens
-    of thousands of times in half an hour, never finishing). A finished run has nothing left to
-    gain from an exploit, so its last report (``done``) goes on unexamined.
+    Tune's asynchronous PBT exploits a run in the lower quantile by restoring it from the last
+    checkpoint of a run in the upper quantile, wherever that one is. Two loops follow, and the
+    steps they retrain are not in any run's final count, so the report's PBT compute would
+    leave them out:
+
+    - On a run's last report: the restored run takes over the donor's time of last
+      perturbation, so it may be due again when it finishes again. A population whose runs end
+      close together can then exploit its finished runs over and over (on iris-mlp, tens of
+      thousands of times in half an hour, never finishing). A finished run has nothing left to
+      gain from an exploit, so its last report (``done``) goes on unexamined.
+    - Near the end: a donor's checkpoint is the one it saved at its last perturbation, and once
+      the donors have finished it stays there. A run restored from it comes back to the same
+      point, is still in the lower quantile, and is restored again (on spirals-mlp, 5,386
+      exploits in 20 minutes). So an exploit whose donor checkpoint lies behind the run's own
+      point is skipped, and the run goes on with its own weights; exploits between runs at the
+      same point, PBT's usual case, are Tune's.
     """
     from ray.tune.schedulers import TrialScheduler
 
-    class FinishedRunsLeftAlone(scheduler):
+    class ForwardOnly(scheduler):
         def on_trial_result(self, tune_controller, trial, result: dict[str, Any]) -> str:
             if result.get("done"):
                 return TrialScheduler.CONTINUE
             return super().on_trial_result(tune_controller, trial, result)
 
-    return FinishedRunsLeftAlone
+        def _exploit(self, tune_controller, trial, trial_to_clone) -> None:
+            donor_time = self._trial_state[trial_to_clone].last_perturbation_time  # where its checkpoint is
+            if donor_time < self._trial_state[trial].last_perturbation_time:
+                logger.debug("PBT: %s is past %s's checkpoint; not rewound", trial, trial_to_clone)
+                return
+            super()._exploit(tune_controller, trial, trial_to_clone)
+
+    return ForwardOnly
 
 
 def _run_pbt(
@@ -379,7 +396,7 @@ def _run_pbt(
     member = pbt_member_resources(resources, ray.cluster_resources().get("CPU", 1.0), population)
     for workload in config.workloads:
         for seed in config.seeds:
-            pbt = finished_runs_left_alone(PopulationBasedTraining)(
+            pbt = forward_only(PopulationBasedTraining)(
                 time_attr="training_iteration",
                 perturbation_interval=config.pbt_interval,
                 hyperparam_mutations={"lr": tune.loguniform(low, high)},

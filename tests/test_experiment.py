@@ -116,24 +116,44 @@ def test_the_shipped_controller_and_its_recipe_never_train_on_the_selection_or_t
     assert not names("train_default.toml", "eval_specs") & test  # not even watched during training
 
 
-def test_population_based_training_leaves_a_finished_run_alone():
+def test_population_based_training_leaves_a_finished_run_alone_and_never_rewinds_one():
     from types import SimpleNamespace
 
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import PopulationBasedTraining, TrialScheduler
 
-    from lr_agent.experiment import finished_runs_left_alone
+    from lr_agent.experiment import forward_only
 
+    settings = dict(time_attr="training_iteration", metric="val_loss", mode="min", perturbation_interval=2)
     trial = Trial("run", stub=True, config={"lr": 0.1})
     controller = SimpleNamespace(search_alg=None, get_trials=lambda: [trial])  # what the schedulers read of Tune's
-    settings = dict(time_attr="training_iteration", metric="val_loss", mode="min", perturbation_interval=2)
     last_report = {"training_iteration": 10, "val_loss": 1.0, "done": True}
     for scheduler, examined in (
         (PopulationBasedTraining, True),  # Tune's own would exploit or checkpoint the finished run here
-        (finished_runs_left_alone(PopulationBasedTraining), False),
+        (forward_only(PopulationBasedTraining), False),
     ):
         pbt = scheduler(hyperparam_mutations={"lr": [0.1, 0.2]}, **settings)
         pbt.on_trial_add(controller, trial)
         decision = pbt.on_trial_result(controller, trial, last_report)
         assert (pbt._trial_state[trial].last_perturbation_time == 10) is examined
         assert examined or decision == TrialScheduler.CONTINUE
+
+    # A run at iteration 10 in the lower quantile; the donor's checkpoint is at 8 (behind it) or at 10.
+    for scheduler, donor_time, exploited in (
+        (PopulationBasedTraining, 8, True),  # Tune's own rewinds the run to 8
+        (forward_only(PopulationBasedTraining), 8, False),
+        (forward_only(PopulationBasedTraining), 10, True),
+    ):
+        worse, better = Trial("run", stub=True, config={"lr": 0.1}), Trial("run", stub=True, config={"lr": 0.2})
+        paused, trials = [], [worse, better]
+        controller = SimpleNamespace(
+            search_alg=None, get_trials=trials.copy, pause_trial=lambda t, log=paused, **_: log.append(t)
+        )
+        pbt = scheduler(hyperparam_mutations={"lr": [0.1, 0.2]}, log_config=False, **settings)
+        for t in (worse, better):
+            pbt.on_trial_add(controller, t)
+        donor = pbt._trial_state[better]
+        donor.last_perturbation_time, donor.last_checkpoint, donor.last_score = donor_time, object(), -0.5
+        donor.last_result = {"val_loss": 0.5, "training_iteration": donor_time}
+        pbt.on_trial_result(controller, worse, {"training_iteration": 10, "val_loss": 1.0})
+        assert (paused == [worse] and pbt._num_perturbations == 1) is exploited
