@@ -34,7 +34,7 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
-from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
+from lr_agent.schedules import check_anchor_jitter, check_range_test_extend, check_range_test_fraction
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
@@ -101,8 +101,7 @@ class TrainOptions:
         for name in ("envs", "envs_per_actor", "total_steps", "eval_every", "eval_episodes", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if not 0 <= self.anchor_jitter <= 3:  # also catches NaN
-            raise ValueError(f"anchor_jitter must be 0 to 3 decades, got {self.anchor_jitter!r}")
+        check_anchor_jitter(self.anchor_jitter, "--anchor-jitter")
         self.out = Path(self.out)
         self.relative_lr_bounds = tuple(self.relative_lr_bounds)
         self.range_test_span = tuple(self.range_test_span)
@@ -317,11 +316,12 @@ def train(options: TrainOptions) -> Path:
     if latest is not None:
         saved = TrainOptions(**TrainOptions.saved(out))
         kept = ("algo", "action_mode", "multipliers", "max_log10_step", "relative_lr_bounds")
-        for name in (*kept, "range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend"):
+        probe = ("range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend", "anchor_jitter")
+        for name in (*kept, *probe):
             if getattr(saved, name) != getattr(options, name):
                 raise ValueError(
                     f"--resume: {name} {getattr(options, name)!r} differs from the run's {getattr(saved, name)!r}; "
-                    "a resumed agent keeps its algorithm, action set and range test"
+                    "a resumed agent keeps its algorithm, action set, range test and anchor jitter"
                 )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "options.json", json.dumps(options.to_json(), indent=2).encode())

@@ -42,7 +42,13 @@ import numpy as np
 import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
-from lr_agent.schedules import check_range_test_extend, check_range_test_fraction, lr_range_test, range_test_limits
+from lr_agent.schedules import (
+    check_anchor_jitter,
+    check_range_test_extend,
+    check_range_test_fraction,
+    lr_range_test,
+    range_test_limits,
+)
 from lr_agent.specs import WorkloadSpec, get_spec
 from lr_agent.workloads import SupervisedWorkload, Workload
 
@@ -85,9 +91,10 @@ class TrainingRunEnv(gym.Env):
             loss still falls (so a start far below the right LR still finds it); 0: never.
         anchor_jitter: decades (0 to 3); when positive, every episode's anchor (the range
             test's suggestion, else the initial LR) is multiplied by ``10**u``, ``u`` drawn
-            uniformly from ``[-anchor_jitter, anchor_jitter]`` with the env's generator. A
-            training device: an agent that meets anchors off in either direction can learn
-            to correct a scale the probe got wrong. 0 (the default) draws nothing.
+            uniformly from ``[-anchor_jitter, anchor_jitter]`` with the env's generator, and
+            kept within the run's LR bounds. A training device: an agent that meets anchors
+            off in either direction can learn to correct a scale the probe got wrong. 0 (the
+            default) draws nothing.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -156,9 +163,7 @@ class TrainingRunEnv(gym.Env):
         if len(range_test_span) != 2 or not 0 < range_test_span[0] < range_test_span[1] < math.inf:
             raise ValueError(f"range_test_span must be (low, high) with 0 < low < high, got {range_test_span!r}")
         check_range_test_extend(range_test_extend)
-        if not isinstance(anchor_jitter, int | float) or not 0 <= anchor_jitter <= 3:  # also False for NaN
-            raise ValueError(f"anchor_jitter must be 0 to 3 decades, got {anchor_jitter!r}")
-        self.anchor_jitter = float(anchor_jitter)
+        self.anchor_jitter = float(check_anchor_jitter(anchor_jitter))
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
         self.range_test_extend = range_test_extend

@@ -245,6 +245,17 @@ def check_range_test_fraction(fraction: float, name: str = "range_test_fraction"
     return fraction
 
 
+MAX_ANCHOR_JITTER = 3.0
+"""The most decades a training run's anchor may be moved either way (``anchor_jitter``)."""
+
+
+def check_anchor_jitter(jitter: float, name: str = "anchor_jitter") -> float:
+    """``jitter`` if it is 0 to :data:`MAX_ANCHOR_JITTER` decades; a ``ValueError`` naming ``name`` if not."""
+    if not _is_real(jitter) or not 0 <= jitter <= MAX_ANCHOR_JITTER:  # also False for NaN
+        raise ValueError(f"{name} must be 0 to {MAX_ANCHOR_JITTER:g} decades, got {jitter!r}")
+    return jitter
+
+
 def range_test_limits(
     start_lr: float, span: tuple[float, float], num_steps: int, extend: float = 0.0
 ) -> tuple[float, float, float]:

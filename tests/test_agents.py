@@ -124,7 +124,7 @@ def test_dqn_forces_discrete_and_sac_continuous_actions():
     assert TrainOptions(algo="sac").action_mode == "continuous"
     with pytest.raises(ValueError, match="unknown algorithm 'td3'"):
         TrainOptions(algo="td3")
-    with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades, got 4"):
+    with pytest.raises(ValueError, match="--anchor-jitter must be 0 to 3 decades, got 4"):
         TrainOptions(anchor_jitter=4)
 
 
@@ -147,6 +147,8 @@ def test_resume_from_the_cli_keeps_the_runs_options_and_evaluations(tmp_path):
     assert timesteps == sorted(timesteps) and timesteps[0] <= 64 < timesteps[-1]  # both segments kept
     with pytest.raises(ValueError, match="algo 'a2c' differs from the run's 'ppo'"):
         train(TrainOptions(**{**options, "algo": "a2c", "resume": True, "total_steps": 200}))
+    with pytest.raises(ValueError, match="anchor_jitter 0.5 differs from the run's 0.0"):
+        train(TrainOptions(**{**options, "anchor_jitter": 0.5, "resume": True, "total_steps": 200}))
 
 
 def test_agents_see_the_budget_end_as_terminal_so_no_value_is_bootstrapped_through_it():
@@ -159,9 +161,9 @@ def test_agents_see_the_budget_end_as_terminal_so_no_value_is_bootstrapped_throu
 def test_a_run_folder_from_before_the_range_test_keeps_training_without_one(tmp_path):
     options = TrainOptions(**TINY, out=tmp_path / "old")
     saved = options.to_json()
-    for name in ("range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend"):
+    for name in ("range_test_steps", "range_test_fraction", "range_test_span", "range_test_extend", "anchor_jitter"):
         del saved[name]
     options.out.mkdir()
     (options.out / "options.json").write_text(json.dumps(saved))
     restored = TrainOptions(**TrainOptions.saved(options.out))
-    assert (restored.range_test_steps, restored.range_test_extend) == (0, 0.0)
+    assert (restored.range_test_steps, restored.range_test_extend, restored.anchor_jitter) == (0, 0.0, 0.0)

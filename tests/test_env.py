@@ -242,7 +242,7 @@ def test_anchor_jitter_moves_each_runs_anchor_both_ways_reproducibly():
     again.reset(seed=5)
     assert again.anchor_lr == jittered.anchor_lr  # reproducible from the seed
     for bad in (-0.5, 3.5, float("nan")):
-        with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades"):
+        with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades, got"):
             TrainingRunEnv("wine-mlp", anchor_jitter=bad)
 
 

@@ -16,6 +16,7 @@ from lr_agent.schedules import (
     ScheduleLR,
     Step,
     WarmupCosine,
+    check_anchor_jitter,
     check_range_test_extend,
     check_range_test_fraction,
     lr_range_test,
@@ -186,6 +187,9 @@ def test_the_range_test_settings_take_any_real_number_in_range_and_name_the_sett
             check_range_test_fraction(bad, "--range-test-fraction")
     with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades, got True"):
         check_range_test_extend(True)
+    assert check_anchor_jitter(np.float64(0.5)) == 0.5
+    with pytest.raises(ValueError, match="anchor_jitter must be 0 to 3 decades, got True"):
+        check_anchor_jitter(True)
     with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\], got 2"):
         lr_range_test(lambda lr: 1.0, fraction=2)
 
