@@ -331,8 +331,8 @@ def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, popul
 
     PBT exploits members that run side by side. Shares are rounded down to 1/1000: Ray counts
     resources in steps of 1/10000, rounding, so 14 × (2/14) CPUs would not fit in 2 CPUs; one
-    member would wait, and Tune's asynchronous PBT then pauses every other member at each
-    perturbation until it has run, and the population crawls.
+    member would start only after the others finish, and the synchronous PBT would hold every
+    other member at each perturbation until it has caught up, so the population crawls.
     """
     cpus = min(resources["cpu"], cluster_cpus / population)
     gpus = math.floor(resources["gpu"] / population * 1000) / 1000
@@ -344,33 +344,26 @@ def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, popul
     return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": gpus}
 
 
-def forward_only(scheduler: type) -> type:
-    """``scheduler`` (Tune's ``PopulationBasedTraining``) made never to move a run back.
+def pbt_scheduler(config: ExperimentConfig):
+    """Tune's Population Based Training over the grid's LR range, in its synchronous mode.
 
-    Tune's asynchronous PBT exploits a run in the lower quantile by restoring the last checkpoint
-    of a run in the upper quantile, wherever that one is. A donor paused for a free slot keeps
-    the checkpoint of its last perturbation, so a run already past that point is rewound to it,
-    trains back to where it was, is in the lower quantile again and is rewound again, holding
-    the slot the donor waits for (on spirals-mlp, 5,386 exploits in 20 minutes). The retrained
-    steps were in no run's final step count, so the report's PBT compute left them out.
-
-    Here an exploit whose donor checkpoint lies behind the run is skipped: the run goes on with
-    its own weights, and may be exploited at its next perturbation. That also skips the
-    exploits that Tune would make mid-run from a donor one perturbation behind, so this PBT
-    exploits less often than Tune's. In return no step is trained twice, and the runs' final
-    step counts cover every step trained; a run cloned from a donor ahead of it is counted for
-    the steps it jumped, so their sum is an upper bound on PBT's compute.
+    Every run waits at each perturbation until the whole population is there, so an exploit
+    copies a checkpoint from the same point: no run is ever moved back or forward, and the sum
+    of the runs' final step counts is exactly what PBT trained. Tune's asynchronous mode
+    restores a donor's last checkpoint wherever it lies; on spirals-mlp, runs that trained past
+    a point where the rest of the population was paused scored a little worse there and were
+    restored to it again and again (5,386 exploits in 20 minutes for one population), retraining
+    steps that no final count held (``experiments/NOTES.md``, entry 11).
     """
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
 
-    class ForwardOnly(scheduler):
-        def _exploit(self, tune_controller, trial, trial_to_clone) -> None:
-            donor_time = self._trial_state[trial_to_clone].last_perturbation_time  # where its checkpoint is
-            if donor_time < self._trial_state[trial].last_perturbation_time:
-                logger.debug("PBT: %s is past %s's checkpoint; not rewound", trial, trial_to_clone)
-                return
-            super()._exploit(tune_controller, trial, trial_to_clone)
-
-    return ForwardOnly
+    return PopulationBasedTraining(
+        time_attr="training_iteration",
+        perturbation_interval=config.pbt_interval,
+        hyperparam_mutations={"lr": tune.loguniform(min(config.grid_lrs), max(config.grid_lrs))},
+        synch=True,
+    )
 
 
 def _run_pbt(
@@ -379,7 +372,6 @@ def _run_pbt(
     """One PBT population per workload × seed over the grid's LR range (by default, as many runs as the grid)."""
     import ray
     from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
 
     rows = []
     low, high = min(config.grid_lrs), max(config.grid_lrs)
@@ -387,11 +379,7 @@ def _run_pbt(
     member = pbt_member_resources(resources, ray.cluster_resources().get("CPU", 1.0), population)
     for workload in config.workloads:
         for seed in config.seeds:
-            pbt = forward_only(PopulationBasedTraining)(
-                time_attr="training_iteration",
-                perturbation_interval=config.pbt_interval,
-                hyperparam_mutations={"lr": tune.loguniform(low, high)},
-            )
+            pbt = pbt_scheduler(config)
             starts = np.logspace(math.log10(low), math.log10(high), population).tolist()
             space = {
                 "workload": workload,

@@ -11,7 +11,7 @@ import pytest
 
 from lr_agent import Controller
 from lr_agent.errors import ExperimentChangedError, SpecError
-from lr_agent.experiment import ExperimentConfig, pbt_member_resources, run_experiment
+from lr_agent.experiment import ExperimentConfig, pbt_member_resources, pbt_scheduler, run_experiment
 from lr_agent.specs import get_spec
 
 TINY = """
@@ -116,32 +116,32 @@ def test_the_shipped_controller_and_its_recipe_never_train_on_the_selection_or_t
     assert not names("train_default.toml", "eval_specs") & test  # not even watched during training
 
 
-def test_population_based_training_never_rewinds_a_run():
+def test_population_based_training_waits_for_the_population_instead_of_rewinding_a_run():
     from types import SimpleNamespace
 
     from ray.tune.experiment import Trial
-    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers import TrialScheduler
 
-    from lr_agent.experiment import forward_only
-
-    settings = dict(time_attr="training_iteration", metric="val_loss", mode="min", perturbation_interval=2)
-    # A run at iteration 10 in the lower quantile; the donor's checkpoint is at 8 (behind it), 10 or 12.
-    for scheduler, donor_time, exploited in (
-        (PopulationBasedTraining, 8, True),  # Tune's own rewinds the run to 8
-        (forward_only(PopulationBasedTraining), 8, False),
-        (forward_only(PopulationBasedTraining), 10, True),
-        (forward_only(PopulationBasedTraining), 12, True),
-    ):
-        worse, better = Trial("run", stub=True, config={"lr": 0.1}), Trial("run", stub=True, config={"lr": 0.2})
-        paused, trials = [], [worse, better]
-        controller = SimpleNamespace(
-            search_alg=None, get_trials=trials.copy, pause_trial=lambda t, log=paused, **_: log.append(t)
-        )
-        pbt = scheduler(hyperparam_mutations={"lr": [0.1, 0.2]}, log_config=False, **settings)
-        for t in (worse, better):
-            pbt.on_trial_add(controller, t)
-        donor = pbt._trial_state[better]
-        donor.last_perturbation_time, donor.last_checkpoint, donor.last_score = donor_time, object(), -0.5
-        donor.last_result = {"val_loss": 0.5, "training_iteration": donor_time}
-        pbt.on_trial_result(controller, worse, {"training_iteration": 10, "val_loss": 1.0})
-        assert (paused == [worse] and pbt._num_perturbations == 1) is exploited
+    config = ExperimentConfig(name="x", workloads=["wine-mlp"], methods=["pbt"], pbt_interval=2)
+    ahead, behind = Trial("run", stub=True, config={"lr": 0.1}), Trial("run", stub=True, config={"lr": 0.2})
+    paused, trials = [], [ahead, behind]
+    controller = SimpleNamespace(
+        search_alg=None,
+        get_trials=trials.copy,
+        get_live_trials=trials.copy,
+        pause_trial=lambda t, **_: paused.append(t),
+    )
+    pbt = pbt_scheduler(config)
+    pbt.set_search_properties("val_loss", "min")  # as the experiment's TuneConfig sets them
+    for trial in trials:
+        pbt.on_trial_add(controller, trial)
+    # both passed the perturbation at iteration 2; the better run has its checkpoint there
+    pbt._next_perturbation_sync = 4
+    pbt._trial_state[ahead].last_perturbation_time = 2
+    behind_state = pbt._trial_state[behind]
+    behind_state.last_perturbation_time = behind_state.last_train_time = 2
+    behind_state.last_score, behind_state.last_checkpoint = -0.5, object()
+    # the worse run reaches iteration 4 first: Tune's asynchronous PBT would restore it to the
+    # better run's checkpoint at 2; this one holds it there until the other run reaches 4
+    decision = pbt.on_trial_result(controller, ahead, {"training_iteration": 4, "val_loss": 1.0})
+    assert decision == TrialScheduler.PAUSE and not paused and ahead.config == {"lr": 0.1}
