@@ -450,13 +450,12 @@ def export(
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
-    for flag, value in (("--range-test-extend", range_test_extend), ("--range-test-fraction", range_test_fraction)):
-        if value is not None and not options.range_test_steps:
-            raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
-    if range_test_extend is not None:
-        options = dataclasses.replace(options, range_test_extend=range_test_extend)
-    if range_test_fraction is not None:
-        options = dataclasses.replace(options, range_test_fraction=range_test_fraction)
+    changes = {"range_test_extend": range_test_extend, "range_test_fraction": range_test_fraction}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if changes and not options.range_test_steps:
+        flag = "--" + next(iter(changes)).replace("_", "-")
+        raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
+    options = dataclasses.replace(options, **changes)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
     if log.exists():

@@ -231,11 +231,15 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _check_decades(value: float, maximum: float, name: str) -> float:
+    if not _is_real(value) or not 0 <= value <= maximum:  # also False for NaN
+        raise ValueError(f"{name} must be 0 to {maximum:g} decades, got {value!r}")
+    return value
+
+
 def check_range_test_extend(extend: float, name: str = "range_test_extend") -> float:
     """``extend`` if it is 0 to :data:`MAX_RANGE_TEST_EXTEND` decades; a ``ValueError`` naming ``name`` if not."""
-    if not _is_real(extend) or not 0 <= extend <= MAX_RANGE_TEST_EXTEND:  # also False for NaN
-        raise ValueError(f"{name} must be 0 to {MAX_RANGE_TEST_EXTEND:g} decades, got {extend!r}")
-    return extend
+    return _check_decades(extend, MAX_RANGE_TEST_EXTEND, name)
 
 
 def check_range_test_fraction(fraction: float, name: str = "range_test_fraction") -> float:
@@ -251,9 +255,7 @@ MAX_ANCHOR_JITTER = 3.0
 
 def check_anchor_jitter(jitter: float, name: str = "anchor_jitter") -> float:
     """``jitter`` if it is 0 to :data:`MAX_ANCHOR_JITTER` decades; a ``ValueError`` naming ``name`` if not."""
-    if not _is_real(jitter) or not 0 <= jitter <= MAX_ANCHOR_JITTER:  # also False for NaN
-        raise ValueError(f"{name} must be 0 to {MAX_ANCHOR_JITTER:g} decades, got {jitter!r}")
-    return jitter
+    return _check_decades(jitter, MAX_ANCHOR_JITTER, name)
 
 
 def range_test_limits(
