@@ -22,13 +22,13 @@ from lr_agent.errors import UnknownNameError
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
-IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8)}
+IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8), "textures": (1, 8, 8)}
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
 """The characters the ``text`` data set keeps; every other character is one more class."""
 TEXT_WINDOW = 12
 """Characters the ``text`` data set shows before the one to predict."""
-SEQUENCE_SHAPES = {"text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1), "waveforms": (64, 1)}
+SEQUENCE_SHAPES = {"text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1), "waveforms": (64, 1), "adding": (12, 2)}
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
 
@@ -205,6 +205,54 @@ def _spirals() -> Dataset:
     return Dataset(x.astype(np.float32), y, CLASSIFICATION)
 
 
+def _quantiles() -> Dataset:
+    """Gaussian points in 6 dimensions; the class is which of 4 shells of equal mass around the
+    origin a point lies in (scikit-learn's ``make_gaussian_quantiles``), 2000 samples."""
+    from sklearn.datasets import make_gaussian_quantiles
+
+    x, y = make_gaussian_quantiles(n_samples=2000, n_features=6, n_classes=4, random_state=0)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+def _swiss_roll() -> Dataset:
+    """Points on a noisy swiss roll in 3 dimensions; the target is the position along the roll
+    (scikit-learn's ``make_swiss_roll``), 2000 samples."""
+    from sklearn.datasets import make_swiss_roll
+
+    x, y = make_swiss_roll(n_samples=2000, noise=0.5, random_state=0)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
+def _adding() -> Dataset:
+    """The adding problem: 12 steps of (a value in [0, 1), a marker); two steps are marked, one in
+    each half, and the target is the sum of their values plus noise (σ = 0.1). 3000 samples, not
+    standardised."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["adding"][0]
+    values = rng.uniform(0.0, 1.0, (n, steps))
+    marks = np.zeros((n, steps))
+    first, second = rng.integers(0, steps // 2, n), rng.integers(steps // 2, steps, n)
+    marks[np.arange(n), first] = marks[np.arange(n), second] = 1.0
+    x = np.stack([values, marks], axis=2).reshape(n, -1)
+    y = values[np.arange(n), first] + values[np.arange(n), second] + rng.normal(0.0, 0.1, n)
+    return Dataset(x.astype(np.float32), y, REGRESSION, sequence_shape=SEQUENCE_SHAPES["adding"], standardise=False)
+
+
+def _textures() -> Dataset:
+    """8×8 noise textures of random contrast; the class is how neighbouring pixels correlate: not
+    at all, along rows, along columns, or in both (a 3×3 blur). 2400 samples, noisy."""
+    rng = np.random.default_rng(0)
+    n = 2400
+    y = rng.integers(0, 4, n)
+    noise = rng.normal(0.0, 1.0, (n, 10, 10))
+    rows = (noise[:, :, :-2] + noise[:, :, 1:-1] + noise[:, :, 2:]) / np.sqrt(3)  # along rows
+    cols = (noise[:, :-2] + noise[:, 1:-1] + noise[:, 2:]) / np.sqrt(3)  # along columns
+    blur = (cols[:, :, :-2] + cols[:, :, 1:-1] + cols[:, :, 2:]) / np.sqrt(3)
+    kinds = np.stack([noise[:, 1:-1, 1:-1], rows[:, 1:-1], cols[:, :, 1:-1], blur])
+    images = kinds[y, np.arange(n)] * rng.uniform(0.5, 1.5, (n, 1, 1)) + rng.normal(0.0, 0.5, (n, 8, 8))
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["textures"])
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -224,6 +272,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "text": _text,
     "sparse_regression": _sparse_regression,
     "spirals": _spirals,
+    "quantiles": _quantiles,
+    "swiss_roll": _swiss_roll,
+    "adding": _adding,
+    "textures": _textures,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -32,6 +32,22 @@ def cnn(image_shape: tuple[int, int, int], num_outputs: int, width: int = 16, de
     return nn.Sequential(*layers)
 
 
+class _ResidualBlock(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def resmlp(input_dim: int, num_outputs: int, width: int = 64, depth: int = 2) -> nn.Module:
+    """A residual MLP: a linear layer to ``width`` units, ``depth`` pre-norm residual blocks
+    (LayerNorm, linear, ReLU, linear), a final LayerNorm and a linear head."""
+    blocks = [_ResidualBlock(width) for _ in range(depth)]
+    return nn.Sequential(nn.Linear(input_dim, width), *blocks, nn.LayerNorm(width), nn.Linear(width, num_outputs))
+
+
 class _ChannelsFirst(nn.Module):
     """(batch, steps, features) to (batch, features, steps), the layout ``Conv1d`` takes."""
 
@@ -70,5 +86,5 @@ def gru(sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, dept
     return _GRUNet(sequence_shape, num_outputs, width, depth)
 
 
-KINDS = ("mlp", "cnn", "conv1d", "gru")
+KINDS = ("mlp", "resmlp", "cnn", "conv1d", "gru")
 """Built-in model kinds; a spec may also name ``module:function``."""

@@ -19,7 +19,7 @@ A spec file looks like this (``envs/digits-mlp.toml``)::
     val_fraction = 0.25               # fraction held out for validation
 
     [model]
-    kind = "mlp"                      # mlp, cnn, conv1d, gru, or "module:function"
+    kind = "mlp"                      # mlp, resmlp, cnn, conv1d, gru, or "module:function"
     width = [32, 64, 128]
     depth = {min = 1, max = 3}
 
@@ -57,7 +57,7 @@ import numpy as np
 from lr_agent import datasets, models
 from lr_agent.errors import SpecError, UnknownNameError
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "schedulefree-adamw", "prodigy")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam", "schedulefree-adamw", "prodigy")
 """Optimizer names; the last two are the LR-free optimizers of ``pip install "lr-agent[lrfree]"``."""
 
 

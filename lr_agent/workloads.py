@@ -57,8 +57,9 @@ class Workload(Protocol):
 
 def build_model(config: RunConfig, data: datasets.Dataset) -> nn.Module:
     """The network ``config.model`` names, sized for ``data``."""
-    if config.model == "mlp":
-        return models.mlp(data.x.shape[1], data.num_outputs, **config.model_params)
+    if config.model in ("mlp", "resmlp"):
+        factory = models.mlp if config.model == "mlp" else models.resmlp
+        return factory(data.x.shape[1], data.num_outputs, **config.model_params)
     if config.model == "cnn":
         if data.image_shape is None:
             raise ValueError(f"cnn needs an image data set; {config.source!r} is not one")
@@ -82,6 +83,9 @@ def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    plain = {"adagrad": torch.optim.Adagrad, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}
+    if config.optimizer in plain:
+        return plain[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
     try:
         if config.optimizer == "schedulefree-adamw":
             from schedulefree import AdamWScheduleFree

@@ -34,9 +34,9 @@ def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimize
     specs = catalogue()
     assert len(specs) >= 6
     kinds = {s.fixed["model"] for s in specs.values()}
-    assert {"mlp", "cnn", "conv1d", "gru"} <= kinds
+    assert {"mlp", "resmlp", "cnn", "conv1d", "gru"} <= kinds
     optimizers = {o for s in specs.values() for o in s.params["optimizer"].values()}
-    assert {"sgd", "adam", "adamw", "rmsprop"} <= optimizers
+    assert {"sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam"} <= optimizers
     assert {"lr_agent/digits-mlp-v0", "lr_agent/digits-cnn-v0"} <= {s.gym_id for s in specs.values()}
 
 
@@ -61,6 +61,17 @@ GENERATED = {
     "waveforms": 4,
     "spirals": 2,
     "sparse_regression": 1,
+    "quantiles": 4,
+    "swiss_roll": 1,
+    "adding": 1,
+    "textures": 4,
+}
+# The test workloads' data (experiments/quality.toml) must not change under a measurement.
+DIGESTS = {
+    "quantiles": "133cfabc32adbb29",
+    "swiss_roll": "5fa2930271f87308",
+    "adding": "a347104c60f858ce",
+    "textures": "aefbfda105f38264",
 }
 
 
@@ -79,6 +90,23 @@ def test_generated_data_sets_are_fixed_and_well_formed(source, num_outputs):
     if first.task == datasets.CLASSIFICATION:
         counts = np.bincount(first.y)
         assert counts.min() > 0.5 * counts.max()
+
+
+@pytest.mark.parametrize(("source", "digest"), DIGESTS.items())
+def test_the_test_workloads_data_are_the_data_they_were_measured_on(source, digest):
+    data = datasets.BUILTIN[source]()
+    assert hashlib.sha256(data.x.tobytes() + data.y.tobytes()).hexdigest()[:16] == digest
+
+
+def test_the_adding_problem_sums_the_two_marked_values_one_in_each_half():
+    data = datasets.BUILTIN["adding"]()
+    steps = datasets.SEQUENCE_SHAPES["adding"][0]
+    sequences = data.x.reshape(len(data.x), steps, 2)
+    values, marks = sequences[..., 0], sequences[..., 1]
+    assert not data.standardise and (marks.sum(1) == 2).all()
+    assert (marks[:, : steps // 2].sum(1) == 1).all()
+    noise = data.y - (values * marks).sum(1)
+    assert abs(noise.mean()) < 0.01 and 0.09 < noise.std() < 0.11
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
@@ -102,6 +130,27 @@ def test_sequence_models_read_flattened_sequences():
     assert models.gru((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
 
 
+def test_the_residual_mlp_adds_each_block_to_its_input():
+    net = models.resmlp(10, 3, width=8, depth=2)
+    assert net(torch.randn(5, 10)).shape == (5, 3)
+    block = net[1]
+    x = torch.randn(4, 8)
+    torch.testing.assert_close(block(x), x + block.body(x))
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in net.modules()) == 3  # one a block, one at the end
+
+
+PLAIN_OPTIMIZERS = {"adagrad": torch.optim.Adagrad, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}
+
+
+@pytest.mark.parametrize(("name", "optimizer"), PLAIN_OPTIMIZERS.items())
+def test_adagrad_nadam_and_radam_get_the_specs_lr_and_weight_decay(name, optimizer):
+    rng = np.random.default_rng(SEED)
+    config = get_spec("quantiles-resmlp").sample(rng, optimizer=name, lr=0.02, weight_decay=1e-3)
+    run = SupervisedWorkload(config, seed=SEED)
+    group = run.optimizer.param_groups[0]
+    assert type(run.optimizer) is optimizer and (group["lr"], group["weight_decay"]) == (0.02, 1e-3)
+
+
 def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay():
     text = SupervisedWorkload(get_spec("text-gru").sample(np.random.default_rng(SEED)), seed=SEED)
     assert set(text.x_train.unique().tolist()) == {0.0, 1.0}  # not standardised
@@ -114,7 +163,7 @@ def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay
 @pytest.mark.parametrize(
     "source, kind, depth, message",
     [
-        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms\); 'wine' is not one"),
+        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, adding\); 'wine' is not one"),
         (
             "waveforms",
             "conv1d",
@@ -161,12 +210,12 @@ def test_overrides_replace_drawn_values_and_unknown_override_is_named():
         ("data", "source", "mnist", r"\[data\] source: unknown data set 'mnist'; valid: digits"),
         ("model", "kind", "custom_job:missing", r"\[model\] kind: module 'custom_job' has no attribute 'missing'"),
         ("model", "kind", "cnn", r"\[model\] kind: cnn needs an image data set"),
-        ("model", "kind", "gru", r"\[model\] kind: gru needs a sequence data set \(text, waveforms\)"),
+        ("model", "kind", "gru", r"\[model\] kind: gru needs a sequence data set \(text, waveforms, adding\)"),
         (
             "optimizer",
             "name",
             "lbfgs",
-            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'rmsprop', 'schedulefree-adamw'",
+            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'nadam', 'radam'",
         ),
         ("model", "depth", {"min": 3, "max": 1}, r"\[model\] depth: min 3 is greater than max 1"),
         (None, "seeds", 3, r"seeds: unknown key"),
