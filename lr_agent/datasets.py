@@ -41,7 +41,8 @@ class Dataset:
     (channels, height, width), which the CNN model needs; ``sequence_shape``
     where it is a flattened sequence (time steps, features per step), which the
     ``conv1d`` and ``gru`` models need. ``standardise`` is False for features
-    that are already on one scale (one-hot characters).
+    that are already on one scale (one-hot characters, the adding problem's values and
+    markers); regression targets are standardised in any case.
     """
 
     x: np.ndarray
@@ -225,8 +226,8 @@ def _swiss_roll() -> Dataset:
 
 def _adding() -> Dataset:
     """The adding problem: 12 steps of (a value in [0, 1), a marker); two steps are marked, one in
-    each half, and the target is the sum of their values plus noise (σ = 0.1). 3000 samples, not
-    standardised."""
+    each half, and the target is the sum of their values plus noise (σ = 0.1). 3000 samples; the
+    features are not standardised (the target is, as every regression target)."""
     rng = np.random.default_rng(0)
     n, steps = 3000, SEQUENCE_SHAPES["adding"][0]
     values = rng.uniform(0.0, 1.0, (n, steps))

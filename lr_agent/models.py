@@ -33,6 +33,8 @@ def cnn(image_shape: tuple[int, int, int], num_outputs: int, width: int = 16, de
 
 
 class _ResidualBlock(nn.Module):
+    """``x + body(x)``, the body a pre-norm two-layer MLP of ``width`` units."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))

@@ -26,7 +26,7 @@ A spec file looks like this (``envs/digits-mlp.toml``)::
     [optimizer]
     name = ["sgd", "adam"]
     momentum = 0.9                    # SGD and RMSprop only; 0.9 when not given (RMSprop too)
-    weight_decay = 0.0
+    weight_decay = 0.0                # decoupled for AdamW, an L2 term for every other optimizer
 
     [run]
     epochs = {min = 10, max = 30}

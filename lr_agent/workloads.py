@@ -103,8 +103,8 @@ class SupervisedWorkload:
 
     The data are drawn (subset, train/validation split) and standardised with
     the training split's statistics (unless the data set says not to: one-hot
-    text); weights and batch order come from ``seed`` alone, so the same config and seed give the same run bit for bit
-    on a CPU.
+    text, the adding problem); weights and batch order come from ``seed`` alone,
+    so the same config and seed give the same run bit for bit on a CPU.
 
     Example:
         >>> import numpy as np
