@@ -436,12 +436,13 @@ def export(
     out: str | Path,
     range_test_extend: float | None = None,
     range_test_fraction: float | None = None,
+    range_test_flat_fallback: bool | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
-    ``range_test_extend`` and ``range_test_fraction`` replace the extension and the suggested
-    fraction of the range test the run trained with (settings of the probe only: the weights
-    are the run's).
+    ``range_test_extend``, ``range_test_fraction`` and ``range_test_flat_fallback`` replace the
+    extension, the suggested fraction and the handling of a flat loss of the range test the
+    run trained with (settings of the probe only: the weights are the run's).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
@@ -452,8 +453,9 @@ def export(
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
     changes = {"range_test_extend": range_test_extend, "range_test_fraction": range_test_fraction}
     changes = {name: value for name, value in changes.items() if value is not None}
-    if changes and not options.range_test_steps:
-        flag = "--" + next(iter(changes)).replace("_", "-")
+    probe_changes = [*changes, *(["range_test_flat_fallback"] if range_test_flat_fallback is not None else [])]
+    if probe_changes and not options.range_test_steps:
+        flag = "--" + probe_changes[0].replace("_", "-")
         raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
     options = dataclasses.replace(options, **changes)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
@@ -478,5 +480,7 @@ def export(
     }
     rms = normalizer.obs_rms
     controller = controller_from_agent(model, rms.mean, rms.var, options, info)
+    if range_test_flat_fallback is not None:
+        controller = dataclasses.replace(controller, range_test_flat_fallback=range_test_flat_fallback)
     controller.save(out)
     return controller

@@ -101,6 +101,9 @@ class ExportOptions:
     range_test_fraction: float | None = option(
         None, "the range test suggests this fraction of the LR at its loss minimum (default: as trained)"
     )
+    range_test_flat_fallback: bool = option(
+        False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
+    )
 
 
 def run_train(options: TrainOptions) -> None:
@@ -121,6 +124,7 @@ def run_export(options: ExportOptions) -> None:
         options.out,
         range_test_extend=options.range_test_extend,
         range_test_fraction=options.range_test_fraction,
+        range_test_flat_fallback=options.range_test_flat_fallback or None,
     )
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
@@ -147,6 +151,9 @@ class EnsembleOptions:
     range_test_fraction: float | None = option(
         None, "the range test suggests this fraction of the LR at its loss minimum (default: the members')"
     )
+    range_test_flat_fallback: bool = option(
+        False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
+    )
 
 
 def run_ensemble(options: EnsembleOptions) -> None:
@@ -162,6 +169,7 @@ def run_ensemble(options: EnsembleOptions) -> None:
         extend_name="--range-test-extend",
         range_test_fraction=options.range_test_fraction,
         fraction_name="--range-test-fraction",
+        range_test_flat_fallback=options.range_test_flat_fallback or None,
     )
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")

@@ -29,7 +29,7 @@ from lr_agent.observation import FEATURES
 from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -60,7 +60,9 @@ class Controller:
     test of that many steps: it expects the run's LR to be set to the test's
     suggestion (``range_test_fraction`` × the LR at the loss minimum, sweeping
     ``range_test_span`` × the starting LR, and up to ``range_test_extend`` decades
-    further while the loss still falls) before its first decision (see :meth:`ControllerScheduler.range_test`).
+    further while the loss still falls; with ``range_test_flat_fallback``, of the LR where
+    the loss starts to rise when it never falls beyond its noise) before its first decision
+    (see :meth:`ControllerScheduler.range_test`).
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -80,6 +82,7 @@ class Controller:
     range_test_fraction: float = 0.1
     range_test_span: tuple[float, float] = (1e-4, 1e4)
     range_test_extend: float = 0.0
+    range_test_flat_fallback: bool = False
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -135,7 +138,7 @@ class Controller:
         """The JSON document the file stores beside the tensors."""
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION if self.range_test_extend else 2,  # v2 readers run it alike
+            "format_version": self.format_version,
             "features": list(self.features),
             "observation": {"clip": self.obs_clip, "epsilon": self.obs_epsilon},
             "network": {"num_layers": len(self.layers), "activation": self.activation, "output": self.output},
@@ -151,9 +154,16 @@ class Controller:
                 "fraction": self.range_test_fraction,
                 "span": list(self.range_test_span),
                 "extend": self.range_test_extend,
+                **({"flat_fallback": True} if self.range_test_flat_fallback else {}),
             },
             "info": self.info,
         }
+
+    @property
+    def format_version(self) -> int:
+        """The oldest file format that holds this controller, so older readers run what they can:
+        4 with the range test's flat fallback, 3 with its extension, else 2."""
+        return 4 if self.range_test_flat_fallback else 3 if self.range_test_extend else 2
 
     @property
     def fingerprint(self) -> str:
@@ -228,6 +238,7 @@ class Controller:
                 range_test_fraction=float(range_test["fraction"]),
                 range_test_span=tuple(float(f) for f in range_test["span"]),
                 range_test_extend=float(range_test.get("extend", 0.0)),  # new in v3
+                range_test_flat_fallback=range_test.get("flat_fallback", False),  # new in v4
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -290,6 +301,8 @@ class Controller:
             check_range_test_extend(self.range_test_extend, "range_test extend")
         except ValueError as exc:
             raise fail(str(exc)) from None
+        if not isinstance(self.range_test_flat_fallback, bool):
+            raise fail(f"range_test flat_fallback must be true or false, got {self.range_test_flat_fallback!r}")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

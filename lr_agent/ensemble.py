@@ -41,6 +41,7 @@ def ensemble(
     extend_name: str = "range_test_extend",
     range_test_fraction: float | None = None,
     fraction_name: str = "range_test_fraction",
+    range_test_flat_fallback: bool | None = None,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -49,7 +50,8 @@ def ensemble(
     their range tests may differ in the number of steps (the anchor then moves by under a
     step of the sweep), and the first member's is kept, with its extension replaced by
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
-    ``range_test_fraction`` when given (settings of the probe: the weights stay the members').
+    ``range_test_fraction`` and its handling of a flat loss by ``range_test_flat_fallback``
+    when given (settings of the probe: the weights stay the members').
     ``names`` (file paths, say) name the members in errors, ``extend_name`` and
     ``fraction_name`` the two settings.
 
@@ -96,6 +98,8 @@ def ensemble(
         raise ValueError(f"{extend_name}: {names[0]} has no range test to extend")
     if range_test_fraction is not None and not first.range_test_steps:
         raise ValueError(f"{fraction_name}: {names[0]} has no range test")
+    if range_test_flat_fallback and not first.range_test_steps:
+        raise ValueError(f"range_test_flat_fallback: {names[0]} has no range test")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -123,6 +127,9 @@ def ensemble(
         obs_var=var,
         range_test_extend=first.range_test_extend if range_test_extend is None else range_test_extend,
         range_test_fraction=first.range_test_fraction if range_test_fraction is None else range_test_fraction,
+        range_test_flat_fallback=(
+            first.range_test_flat_fallback if range_test_flat_fallback is None else range_test_flat_fallback
+        ),
         info=_ensemble_info(members),
     )
 
@@ -144,6 +151,7 @@ def _ensemble_info(members: Sequence[Controller]) -> dict[str, Any]:
                     "fraction": m.range_test_fraction,
                     "span": list(m.range_test_span),
                     "extend": m.range_test_extend,
+                    **({"flat_fallback": True} if m.range_test_flat_fallback else {}),
                 },
             }
             for m in members

@@ -89,6 +89,9 @@ class TrainingRunEnv(gym.Env):
             down onto a fixed grid of LRs (:func:`~lr_agent.schedules.range_test_sweep`).
         range_test_extend: decades (0 to 10) the test may go on past its span while the
             loss still falls (so a start far below the right LR still finds it); 0: never.
+        range_test_flat_fallback: where the test's loss never falls by more than its noise (a
+            plateau), suggest a fraction of the LR where the loss starts to rise, not of its
+            noisy minimum (see :func:`~lr_agent.schedules.lr_range_test`).
         anchor_jitter: decades (0 to 3); when positive, every episode's anchor (the range
             test's suggestion, else the initial LR) is multiplied by ``10**u``, ``u`` drawn
             uniformly from ``[-anchor_jitter, anchor_jitter]`` with the env's generator, and
@@ -123,6 +126,7 @@ class TrainingRunEnv(gym.Env):
         range_test_fraction: float = 0.1,
         range_test_span: tuple[float, float] = (1e-4, 1e4),
         range_test_extend: float = 0.0,
+        range_test_flat_fallback: bool = False,
         anchor_jitter: float = 0.0,
         **overrides: Any,
     ) -> None:
@@ -167,6 +171,9 @@ class TrainingRunEnv(gym.Env):
         self.range_test_steps, self.range_test_fraction = range_test_steps, range_test_fraction
         self.range_test_span = tuple(range_test_span)
         self.range_test_extend = range_test_extend
+        if not isinstance(range_test_flat_fallback, bool):
+            raise ValueError(f"range_test_flat_fallback must be True or False, got {range_test_flat_fallback!r}")
+        self.range_test_flat_fallback = range_test_flat_fallback
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -198,7 +205,9 @@ class TrainingRunEnv(gym.Env):
             low, high, ceiling = range_test_limits(
                 self.initial_lr, self.range_test_span, self.range_test_steps, self.range_test_extend
             )
-            self.anchor_lr = self.lr_range_test(self.range_test_steps, self.range_test_fraction, (low, high), ceiling)
+            self.anchor_lr = self.lr_range_test(
+                self.range_test_steps, self.range_test_fraction, (low, high), ceiling, self.range_test_flat_fallback
+            )
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         if self.anchor_jitter:
             low, high = self.lr_bounds
@@ -279,11 +288,13 @@ class TrainingRunEnv(gym.Env):
         fraction: float = 0.1,
         span: tuple[float, float] | None = None,
         lr_ceiling: float | None = None,
+        flat_fallback: bool = False,
     ) -> float:
         """Run an LR range test from the current weights, restore them, and return the suggested LR.
 
         ``span``: the absolute LRs swept (default: the run's LR bounds); ``lr_ceiling``:
-        how far past it the sweep may go on while the loss still falls (default: not at all).
+        how far past it the sweep may go on while the loss still falls (default: not at all);
+        ``flat_fallback``: on a plateau, suggest from where the loss starts to rise.
 
         The probe's optimizer steps are not charged to the episode's budget;
         ``probe_steps`` counts them. See :func:`lr_agent.schedules.lr_range_test`.
@@ -300,7 +311,9 @@ class TrainingRunEnv(gym.Env):
             return workload.train(1)
 
         low, high = span or self.lr_bounds
-        result = lr_range_test(train_step, low, high, num_steps=num_steps, fraction=fraction, lr_ceiling=lr_ceiling)
+        result = lr_range_test(
+            train_step, low, high, num_steps, fraction, lr_ceiling=lr_ceiling, flat_fallback=flat_fallback
+        )
         workload.load_state_dict(saved)
         self.probe_steps += len(result.lrs)
         return result.suggested_lr

@@ -102,7 +102,13 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 self.start_lr, self.controller.range_test_span, num_steps, self.controller.range_test_extend
             )
             result = lr_range_test(
-                step_at, low, high, num_steps, self.controller.range_test_fraction, lr_ceiling=ceiling
+                step_at,
+                low,
+                high,
+                num_steps,
+                self.controller.range_test_fraction,
+                lr_ceiling=ceiling,
+                flat_fallback=self.controller.range_test_flat_fallback,
             )
         finally:
             model.load_state_dict(model_state)

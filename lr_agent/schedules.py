@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -200,12 +201,17 @@ class RangeTestCosine(Schedule):
 
 @dataclass(frozen=True)
 class RangeTestResult:
-    """What an LR range test saw: the LRs tried, their smoothed losses, and the LR it suggests."""
+    """What an LR range test saw: the LRs tried, their smoothed losses, and the LR it suggests.
+
+    ``flat`` is True where ``flat_fallback`` found no fall of the loss beyond its noise, and
+    ``best_lr`` is then the LR where the loss started to rise.
+    """
 
     lrs: list[float]
     losses: list[float]
     best_lr: float
     suggested_lr: float
+    flat: bool = False
 
 
 def range_test_sweep(start_lr: float, span: tuple[float, float], num_steps: int) -> tuple[float, float]:
@@ -280,6 +286,7 @@ def lr_range_test(
     smoothing: float = 0.1,
     stop_factor: float = 4.0,
     lr_ceiling: float | None = None,
+    flat_fallback: bool = False,
 ) -> RangeTestResult:
     """Raise the LR exponentially from ``lr_min`` to ``lr_max``, one optimizer step each.
 
@@ -296,6 +303,12 @@ def lr_range_test(
     smoothed loss still falling goes on at the same rate, at most up to
     ``lr_ceiling``, for as long as each step lowers the smoothed loss: a start far
     below the right LR then still finds where the loss bottoms out.
+
+    With ``flat_fallback``, a sweep whose smoothed loss never falls below the mean of
+    the warm-up's raw losses (taken at LRs too small to train) by more than twice their
+    spread (standard deviation) has found nothing but noise: a plateau. Its minimum is
+    then ignored, and the test suggests ``fraction`` × the first LR where the smoothed
+    loss rises above that mean by twice the spread (the last LR swept where it never does).
     """
     if not 0 < lr_min < lr_max:
         raise ValueError(f"need 0 < lr_min < lr_max, got lr_min={lr_min!r}, lr_max={lr_max!r}")
@@ -316,6 +329,7 @@ def lr_range_test(
     warmup = min(math.ceil(1 / smoothing) - 1, (num_steps - 1) // 2)
     lrs: list[float] = []
     losses: list[float] = []
+    raw: list[float] = []
     smoothed = 0.0
     for i in range(num_steps + extra_steps):
         if i >= num_steps and losses[-1] >= min(losses[warmup:-1]):
@@ -329,6 +343,7 @@ def lr_range_test(
         smoothed += (loss - smoothed) * weight
         lrs.append(lr)
         losses.append(smoothed)
+        raw.append(loss)
         if len(losses) > warmup and smoothed > stop_factor * min(losses[warmup:]):
             break
     if not losses:
@@ -336,6 +351,12 @@ def lr_range_test(
     start = warmup if len(losses) > warmup else 0  # a sweep cut short by a non-finite loss: all of it
     considered = losses[start:]
     best = lrs[start + considered.index(min(considered))]
+    if flat_fallback and warmup >= 2 and len(losses) > warmup + 1:
+        level, margin = statistics.fmean(raw[:warmup]), 2 * statistics.pstdev(raw[:warmup])
+        if level - min(considered) <= margin:
+            rises = (lr for lr, loss in zip(lrs[warmup:], considered, strict=True) if loss > level + margin)
+            best = next(rises, lrs[-1])
+            return RangeTestResult(lrs, losses, best, max(lr_min, best * fraction), flat=True)
     return RangeTestResult(lrs, losses, best, max(lr_min, best * fraction))
 
 

@@ -44,7 +44,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     )  # fmt: skip
     run_dir = train(options)
     if probe:  # from the command line, changing the range test
-        flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2"]
+        flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback"]
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -54,10 +54,12 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert (loaded.range_test_extend, loaded.info["range_test_extend_in_training"]) == (2.0 if probe else 0.0, extend)
     assert (loaded.range_test_fraction, loaded.info["range_test_fraction_in_training"]) == (0.2 if probe else 0.1, 0.1)
     assert loaded.info["anchor_jitter_in_training"] == (0.5 if probe else 0.0)
+    assert loaded.range_test_flat_fallback is bool(probe)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
-        for flag, change in (("extend", {"range_test_extend": 1.0}), ("fraction", {"range_test_fraction": 0.2})):
+        changes = {"extend": 1.0, "fraction": 0.2, "flat-fallback": True}
+        for flag, change in ((f, {"range_test_" + f.replace("-", "_"): v}) for f, v in changes.items()):
             with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
                 export(run_dir, tmp_path / "x.lrc", **change)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import pickle
@@ -89,6 +90,14 @@ def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path)
     del meta["range_test"]  # version 1 had no range test
     save_file(controller.tensors(), tmp_path / "v1.lrc", metadata={"lr_agent": json.dumps(meta)})
     assert Controller.load(tmp_path / "v1.lrc").range_test_steps == 0
+    flat = dataclasses.replace(controller, range_test_flat_fallback=True)
+    assert flat.metadata()["format_version"] == 4 and "flat_fallback" not in controller.metadata()["range_test"]
+    assert Controller.load(flat.save(tmp_path / "flat.lrc")).range_test_flat_fallback is True
+    meta = flat.metadata()
+    meta["range_test"]["flat_fallback"] = "yes"
+    save_file(flat.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match="range_test flat_fallback must be true or false, got 'yes'"):
+        Controller.load(tmp_path / "bad.lrc")
 
 
 def test_metadata_that_does_not_match_the_tensors_is_refused(tmp_path):

@@ -105,6 +105,11 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert "--range-test-fraction must be in (0, 1], got 2.0" in capsys.readouterr().err
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-fraction", "0.2"]) == 2
     assert "--range-test-fraction: " in capsys.readouterr().err  # the members have no range test to change
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-flat-fallback"]) == 2
+    assert "range_test_flat_fallback: " in capsys.readouterr().err
+    probed = [dataclasses.replace(Controller.load(p), range_test_steps=120).save(p) for p in paths]
+    assert main(["ensemble", ",".join(map(str, probed)), "--out", str(out), "--range-test-flat-fallback"]) == 0
+    assert Controller.load(out).range_test_flat_fallback and not Controller.load(probed[0]).range_test_flat_fallback
 
 
 def test_the_ensemble_command_writes_an_onnx_model_with_the_same_actions(tmp_path):

@@ -214,6 +214,19 @@ def test_range_test_anchors_the_run_and_leaves_the_weights_as_they_were():
         assert step["lr"] == pytest.approx(probed.anchor_lr) and step["step"] == probed.workload.steps_per_epoch
 
 
+def test_on_a_plateau_the_flat_fallback_anchors_where_the_loss_starts_to_rise():
+    # circles-mlp from 1e-4, seed 3: the loss is flat until plain SGD's LR nears 1, and its
+    # noisy minimum lies at the bottom of the sweep
+    anchors = []
+    for fallback in (False, True):
+        env = TrainingRunEnv("circles-mlp", range_test_steps=120, range_test_flat_fallback=fallback, epochs=1)
+        env.reset(seed=3, options={"lr": 1e-4})
+        anchors.append(env.anchor_lr)
+    assert anchors[0] < 1e-6 and 0.01 < anchors[1] < 1.0
+    with pytest.raises(ValueError, match="range_test_flat_fallback must be True or False, got 1"):
+        TrainingRunEnv("circles-mlp", range_test_steps=120, range_test_flat_fallback=1)
+
+
 def test_range_test_settings_are_checked():
     with pytest.raises(ValueError, match="range_test_steps"):
         TrainingRunEnv("wine-mlp", range_test_steps=1)

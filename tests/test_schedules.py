@@ -1,6 +1,7 @@
 import math
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -126,6 +127,27 @@ def test_lr_range_test_goes_past_its_end_only_while_the_loss_still_falls():
     for bad in (float("inf"), float("nan"), 0.0):
         with pytest.raises(ValueError, match="lr_ceiling must be a positive finite LR"):
             lr_range_test(quadratic(), 1e-4, 0.1, lr_ceiling=bad)
+
+
+def noisy_plateau(rise_lr, seed=0):
+    """Batch losses of 1 ± 0.1 (seeded noise) whatever the LR, until the LR passes ``rise_lr``,
+    where the loss grows tenfold a decade: a run whose probe finds no fall, only a rise."""
+    rng = np.random.default_rng(seed)
+    return lambda lr: 1.0 + 0.1 * rng.standard_normal() + 10 * max(0.0, math.log10(lr / rise_lr))
+
+
+def test_on_a_plateau_the_flat_fallback_suggests_from_where_the_loss_rises_not_its_noisy_minimum():
+    noisy = lr_range_test(noisy_plateau(rise_lr=0.3), 1e-6, 10.0, num_steps=120)
+    assert noisy.best_lr < 0.03 and not noisy.flat  # the minimum of the noise, anywhere below the rise
+    flat = lr_range_test(noisy_plateau(rise_lr=0.3), 1e-6, 10.0, num_steps=120, flat_fallback=True)
+    assert flat.flat and flat.lrs == noisy.lrs and flat.losses == noisy.losses
+    assert 0.3 < flat.best_lr < 1.0 and flat.suggested_lr == pytest.approx(flat.best_lr * 0.1)
+    never = lr_range_test(noisy_plateau(rise_lr=1e3), 1e-6, 10.0, num_steps=120, flat_fallback=True)
+    assert never.flat and never.best_lr == never.lrs[-1]  # no rise either: the top of the sweep
+    # a loss that falls clearly beyond its noise keeps the minimum: the fallback changes nothing
+    plain = lr_range_test(quadratic(), 1e-4, 10.0, num_steps=60, smoothing=0.2)
+    checked = lr_range_test(quadratic(), 1e-4, 10.0, num_steps=60, smoothing=0.2, flat_fallback=True)
+    assert plain == checked and not checked.flat
 
 
 def test_a_lucky_first_batch_on_a_plateau_does_not_anchor_the_range_test_at_the_bottom_of_its_sweep():
