@@ -164,6 +164,7 @@ def test_pretrained_controller_ships_and_loads():
     recipe = (root / "Makefile").read_text()  # `make pretrained` makes it with the probe settings it ships with
     assert f"--range-test-extend {controller.range_test_extend:g}" in recipe
     assert f"--range-test-fraction {controller.range_test_fraction:g}" in recipe
+    assert ("--range-test-flat-fallback" in recipe) is controller.range_test_flat_fallback
     assert controller.action_mode in ("discrete", "continuous")
 
 
