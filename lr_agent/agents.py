@@ -451,12 +451,16 @@ def export(
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
-    changes = {"range_test_extend": range_test_extend, "range_test_fraction": range_test_fraction}
+    changes = {
+        "range_test_extend": range_test_extend,
+        "range_test_fraction": range_test_fraction,
+        "range_test_flat_fallback": range_test_flat_fallback,
+    }
     changes = {name: value for name, value in changes.items() if value is not None}
-    probe_changes = [*changes, *(["range_test_flat_fallback"] if range_test_flat_fallback is not None else [])]
-    if probe_changes and not options.range_test_steps:
-        flag = "--" + probe_changes[0].replace("_", "-")
+    if changes and not options.range_test_steps:
+        flag = "--" + next(iter(changes)).replace("_", "-")
         raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
+    flat_fallback = changes.pop("range_test_flat_fallback", None)  # a setting of the file, not of training
     options = dataclasses.replace(options, **changes)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
@@ -480,7 +484,7 @@ def export(
     }
     rms = normalizer.obs_rms
     controller = controller_from_agent(model, rms.mean, rms.var, options, info)
-    if range_test_flat_fallback is not None:
-        controller = dataclasses.replace(controller, range_test_flat_fallback=range_test_flat_fallback)
+    if flat_fallback is not None:
+        controller = dataclasses.replace(controller, range_test_flat_fallback=flat_fallback)
     controller.save(out)
     return controller
