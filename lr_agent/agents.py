@@ -431,23 +431,31 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     return options, model, normalizer
 
 
+FILE_ONLY_SETTINGS = ("range_test_flat_fallback", "range_test_adaptive_fraction")
+"""Range-test settings that export can give a controller but training does not know."""
+
+
 def export(
     run_dir: str | Path,
     out: str | Path,
     range_test_extend: float | None = None,
     range_test_fraction: float | None = None,
     range_test_flat_fallback: bool | None = None,
+    range_test_adaptive_fraction: float | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
     ``range_test_extend``, ``range_test_fraction`` and ``range_test_flat_fallback`` replace the
     extension, the suggested fraction and the handling of a flat loss of the range test the
-    run trained with (settings of the probe only: the weights are the run's).
+    run trained with, and ``range_test_adaptive_fraction`` sets the fraction for adaptive
+    optimizers (settings of the probe only: the weights are the run's).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
     if range_test_fraction is not None:
         check_range_test_fraction(range_test_fraction, "--range-test-fraction")
+    if range_test_adaptive_fraction is not None:
+        check_range_test_fraction(range_test_adaptive_fraction, "--range-test-adaptive-fraction")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -455,12 +463,14 @@ def export(
         "range_test_extend": range_test_extend,
         "range_test_fraction": range_test_fraction,
         "range_test_flat_fallback": range_test_flat_fallback,
+        "range_test_adaptive_fraction": range_test_adaptive_fraction,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:
         flag = "--" + next(iter(changes)).replace("_", "-")
         raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
-    flat_fallback = changes.pop("range_test_flat_fallback", None)  # a setting of the file, not of training
+    # settings of the file, not of training
+    file_settings = {name: changes.pop(name) for name in FILE_ONLY_SETTINGS if name in changes}
     options = dataclasses.replace(options, **changes)
     evaluation: dict[str, Any] = {"specs": options.eval_specs}
     log = run_dir / "eval" / "evaluations.npz"
@@ -484,7 +494,6 @@ def export(
     }
     rms = normalizer.obs_rms
     controller = controller_from_agent(model, rms.mean, rms.var, options, info)
-    if flat_fallback is not None:
-        controller = dataclasses.replace(controller, range_test_flat_fallback=flat_fallback)
+    controller = dataclasses.replace(controller, **file_settings)
     controller.save(out)
     return controller

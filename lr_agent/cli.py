@@ -104,6 +104,9 @@ class ExportOptions:
     range_test_flat_fallback: bool = option(
         False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
     )
+    range_test_adaptive_fraction: float | None = option(
+        None, "the fraction the range test suggests when the optimizer is adaptive (Adam, RMSprop, Adagrad...)"
+    )
 
 
 def run_train(options: TrainOptions) -> None:
@@ -125,6 +128,7 @@ def run_export(options: ExportOptions) -> None:
         range_test_extend=options.range_test_extend,
         range_test_fraction=options.range_test_fraction,
         range_test_flat_fallback=options.range_test_flat_fallback or None,
+        range_test_adaptive_fraction=options.range_test_adaptive_fraction,
     )
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
@@ -154,6 +158,9 @@ class EnsembleOptions:
     range_test_flat_fallback: bool = option(
         False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
     )
+    range_test_adaptive_fraction: float | None = option(
+        None, "the fraction the range test suggests when the optimizer is adaptive (Adam, RMSprop, Adagrad...)"
+    )
 
 
 def run_ensemble(options: EnsembleOptions) -> None:
@@ -170,6 +177,8 @@ def run_ensemble(options: EnsembleOptions) -> None:
         range_test_fraction=options.range_test_fraction,
         fraction_name="--range-test-fraction",
         range_test_flat_fallback=options.range_test_flat_fallback or None,
+        range_test_adaptive_fraction=options.range_test_adaptive_fraction,
+        adaptive_fraction_name="--range-test-adaptive-fraction",
     )
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")

@@ -56,6 +56,7 @@ def controller_env(workload: str, controller: Controller | None, device: str = "
         range_test_span=controller.range_test_span,
         range_test_extend=controller.range_test_extend,
         range_test_flat_fallback=controller.range_test_flat_fallback,
+        range_test_adaptive_fraction=controller.range_test_adaptive_fraction,
         device=device,
     )
 

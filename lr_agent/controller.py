@@ -26,10 +26,10 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
-from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
+from lr_agent.schedules import check_range_test_extend, check_range_test_fraction, range_test_fraction_for
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -61,7 +61,8 @@ class Controller:
     suggestion (``range_test_fraction`` × the LR at the loss minimum, sweeping
     ``range_test_span`` × the starting LR, and up to ``range_test_extend`` decades
     further while the loss still falls; with ``range_test_flat_fallback``, of the LR where
-    the loss starts to rise when it never falls beyond its noise) before its first decision
+    the loss starts to rise when it never falls beyond its noise; with an adaptive optimizer,
+    ``range_test_adaptive_fraction`` × that LR when set) before its first decision
     (see :meth:`ControllerScheduler.range_test`).
     """
 
@@ -83,6 +84,7 @@ class Controller:
     range_test_span: tuple[float, float] = (1e-4, 1e4)
     range_test_extend: float = 0.0
     range_test_flat_fallback: bool = False
+    range_test_adaptive_fraction: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -149,20 +151,33 @@ class Controller:
             },
             "relative_lr_bounds": list(self.relative_lr_bounds),
             "divergence_cut": self.divergence_cut,
-            "range_test": {
-                "num_steps": self.range_test_steps,
-                "fraction": self.range_test_fraction,
-                "span": list(self.range_test_span),
-                "extend": self.range_test_extend,
-                **({"flat_fallback": True} if self.range_test_flat_fallback else {}),
-            },
+            "range_test": self.range_test_settings(),
             "info": self.info,
         }
+
+    def range_test_settings(self) -> dict[str, Any]:
+        """The range test's settings as the file stores them (the newer ones only when used)."""
+        return {
+            "num_steps": self.range_test_steps,
+            "fraction": self.range_test_fraction,
+            "span": list(self.range_test_span),
+            "extend": self.range_test_extend,
+            **({"flat_fallback": True} if self.range_test_flat_fallback else {}),
+            **({"adaptive_fraction": a} if (a := self.range_test_adaptive_fraction) is not None else {}),
+        }
+
+    def range_test_fraction_for(self, optimizer: torch.optim.Optimizer) -> float:
+        """The fraction of the loss minimum's LR the range test suggests for ``optimizer``:
+        ``range_test_adaptive_fraction`` for an adaptive one when set, else ``range_test_fraction``."""
+        return range_test_fraction_for(optimizer, self.range_test_fraction, self.range_test_adaptive_fraction)
 
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        4 with the range test's flat fallback, 3 with its extension, else 2."""
+        5 with a fraction for adaptive optimizers, 4 with the range test's flat fallback, 3 with
+        its extension, else 2."""
+        if self.range_test_adaptive_fraction is not None:
+            return 5
         return 4 if self.range_test_flat_fallback else 3 if self.range_test_extend else 2
 
     @property
@@ -239,6 +254,7 @@ class Controller:
                 range_test_span=tuple(float(f) for f in range_test["span"]),
                 range_test_extend=float(range_test.get("extend", 0.0)),  # new in v3
                 range_test_flat_fallback=range_test.get("flat_fallback", False),  # new in v4
+                range_test_adaptive_fraction=range_test.get("adaptive_fraction"),  # new in v5
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -299,6 +315,8 @@ class Controller:
         try:
             check_range_test_fraction(self.range_test_fraction, "range_test fraction")
             check_range_test_extend(self.range_test_extend, "range_test extend")
+            if self.range_test_adaptive_fraction is not None:
+                check_range_test_fraction(self.range_test_adaptive_fraction, "range_test adaptive_fraction")
         except ValueError as exc:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):

@@ -31,6 +31,7 @@ _MUST_AGREE = (
     "obs_epsilon",
     "range_test_fraction",
     "range_test_span",
+    "range_test_adaptive_fraction",
 )
 
 
@@ -42,6 +43,8 @@ def ensemble(
     range_test_fraction: float | None = None,
     fraction_name: str = "range_test_fraction",
     range_test_flat_fallback: bool | None = None,
+    range_test_adaptive_fraction: float | None = None,
+    adaptive_fraction_name: str = "range_test_adaptive_fraction",
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -50,10 +53,10 @@ def ensemble(
     their range tests may differ in the number of steps (the anchor then moves by under a
     step of the sweep), and the first member's is kept, with its extension replaced by
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
-    ``range_test_fraction`` and its handling of a flat loss by ``range_test_flat_fallback``
-    when given (settings of the probe: the weights stay the members').
-    ``names`` (file paths, say) name the members in errors, ``extend_name`` and
-    ``fraction_name`` the two settings.
+    ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
+    handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
+    the weights stay the members'). ``names`` (file paths, say) name the members in errors,
+    ``extend_name``, ``fraction_name`` and ``adaptive_fraction_name`` the settings.
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -70,6 +73,8 @@ def ensemble(
         check_range_test_extend(range_test_extend, extend_name)
     if range_test_fraction is not None:
         check_range_test_fraction(range_test_fraction, fraction_name)
+    if range_test_adaptive_fraction is not None:
+        check_range_test_fraction(range_test_adaptive_fraction, adaptive_fraction_name)
     first = members[0]
     seen: dict[str, str] = {}
     for name, member in zip(names, members, strict=True):
@@ -100,6 +105,8 @@ def ensemble(
         raise ValueError(f"{fraction_name}: {names[0]} has no range test")
     if range_test_flat_fallback and not first.range_test_steps:
         raise ValueError(f"range_test_flat_fallback: {names[0]} has no range test")
+    if range_test_adaptive_fraction is not None and not first.range_test_steps:
+        raise ValueError(f"{adaptive_fraction_name}: {names[0]} has no range test")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -130,6 +137,9 @@ def ensemble(
         range_test_flat_fallback=(
             first.range_test_flat_fallback if range_test_flat_fallback is None else range_test_flat_fallback
         ),
+        range_test_adaptive_fraction=(
+            first.range_test_adaptive_fraction if range_test_adaptive_fraction is None else range_test_adaptive_fraction
+        ),
         info=_ensemble_info(members),
     )
 
@@ -146,13 +156,7 @@ def _ensemble_info(members: Sequence[Controller]) -> dict[str, Any]:
             {
                 **m.info,
                 "fingerprint": m.fingerprint,
-                "range_test": {
-                    "num_steps": m.range_test_steps,
-                    "fraction": m.range_test_fraction,
-                    "span": list(m.range_test_span),
-                    "extend": m.range_test_extend,
-                    **({"flat_fallback": True} if m.range_test_flat_fallback else {}),
-                },
+                "range_test": m.range_test_settings(),
             }
             for m in members
         ],

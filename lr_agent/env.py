@@ -47,6 +47,7 @@ from lr_agent.schedules import (
     check_range_test_extend,
     check_range_test_fraction,
     lr_range_test,
+    range_test_fraction_for,
     range_test_limits,
 )
 from lr_agent.specs import WorkloadSpec, get_spec
@@ -92,6 +93,9 @@ class TrainingRunEnv(gym.Env):
         range_test_flat_fallback: where the test's loss never falls by more than its noise (a
             plateau), suggest a fraction of the LR where the loss starts to rise, not of its
             noisy minimum (see :func:`~lr_agent.schedules.lr_range_test`).
+        range_test_adaptive_fraction: the fraction the test suggests for a run whose optimizer
+            is adaptive (:func:`~lr_agent.schedules.is_adaptive`: Adam, RMSprop, Adagrad and
+            their kin); None: ``range_test_fraction`` for every optimizer.
         anchor_jitter: decades (0 to 3); when positive, every episode's anchor (the range
             test's suggestion, else the initial LR) is multiplied by ``10**u``, ``u`` drawn
             uniformly from ``[-anchor_jitter, anchor_jitter]`` with the env's generator, and
@@ -127,6 +131,7 @@ class TrainingRunEnv(gym.Env):
         range_test_span: tuple[float, float] = (1e-4, 1e4),
         range_test_extend: float = 0.0,
         range_test_flat_fallback: bool = False,
+        range_test_adaptive_fraction: float | None = None,
         anchor_jitter: float = 0.0,
         **overrides: Any,
     ) -> None:
@@ -174,6 +179,9 @@ class TrainingRunEnv(gym.Env):
         if not isinstance(range_test_flat_fallback, bool):
             raise ValueError(f"range_test_flat_fallback must be True or False, got {range_test_flat_fallback!r}")
         self.range_test_flat_fallback = range_test_flat_fallback
+        if range_test_adaptive_fraction is not None:
+            check_range_test_fraction(range_test_adaptive_fraction, "range_test_adaptive_fraction")
+        self.range_test_adaptive_fraction = range_test_adaptive_fraction
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -205,8 +213,11 @@ class TrainingRunEnv(gym.Env):
             low, high, ceiling = range_test_limits(
                 self.initial_lr, self.range_test_span, self.range_test_steps, self.range_test_extend
             )
+            fraction = range_test_fraction_for(
+                workload.optimizer, self.range_test_fraction, self.range_test_adaptive_fraction
+            )
             self.anchor_lr = self.lr_range_test(
-                self.range_test_steps, self.range_test_fraction, (low, high), ceiling, self.range_test_flat_fallback
+                self.range_test_steps, fraction, (low, high), ceiling, self.range_test_flat_fallback
             )
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         if self.anchor_jitter:

@@ -106,7 +106,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 low,
                 high,
                 num_steps,
-                self.controller.range_test_fraction,
+                self.controller.range_test_fraction_for(self.optimizer),
                 lr_ceiling=ceiling,
                 flat_fallback=self.controller.range_test_flat_fallback,
             )

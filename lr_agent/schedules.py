@@ -255,6 +255,28 @@ def check_range_test_fraction(fraction: float, name: str = "range_test_fraction"
     return fraction
 
 
+ADAPTIVE_OPTIMIZERS = (torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta)
+"""Adaptive optimizers without ``betas`` (see :func:`is_adaptive`)."""
+
+
+def is_adaptive(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` divides each parameter's step by the running size of its gradients.
+
+    Such a step is about the LR whatever the gradients' scale (unlike SGD's), so its best LR
+    relates to a range test differently. True for the Adam family (torch's and any other
+    library's optimizer whose defaults hold ``betas``), RMSprop, Adagrad and Adadelta.
+    """
+    return "betas" in optimizer.defaults or isinstance(optimizer, ADAPTIVE_OPTIMIZERS)
+
+
+def range_test_fraction_for(
+    optimizer: torch.optim.Optimizer, fraction: float, adaptive_fraction: float | None
+) -> float:
+    """``adaptive_fraction`` for an adaptive optimizer (:func:`is_adaptive`) when it is set,
+    else ``fraction``: the share of the range test's loss-minimum LR a run starts from."""
+    return adaptive_fraction if adaptive_fraction is not None and is_adaptive(optimizer) else fraction
+
+
 MAX_ANCHOR_JITTER = 3.0
 """The most decades a training run's anchor may be moved either way (``anchor_jitter``)."""
 

@@ -44,7 +44,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     )  # fmt: skip
     run_dir = train(options)
     if probe:  # from the command line, changing the range test
-        flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback"]
+        flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
+                 "--range-test-adaptive-fraction", "0.4"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -55,10 +56,11 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert (loaded.range_test_fraction, loaded.info["range_test_fraction_in_training"]) == (0.2 if probe else 0.1, 0.1)
     assert loaded.info["anchor_jitter_in_training"] == (0.5 if probe else 0.0)
     assert loaded.range_test_flat_fallback is bool(probe)
+    assert loaded.range_test_adaptive_fraction == (0.4 if probe else None)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
-        changes = {"extend": 1.0, "fraction": 0.2, "flat-fallback": True}
+        changes = {"extend": 1.0, "fraction": 0.2, "flat-fallback": True, "adaptive-fraction": 0.4}
         for flag, change in ((f, {"range_test_" + f.replace("-", "_"): v}) for f, v in changes.items()):
             with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
                 export(run_dir, tmp_path / "x.lrc", **change)

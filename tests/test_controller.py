@@ -98,6 +98,18 @@ def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path)
     save_file(flat.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
     with pytest.raises(ControllerFileError, match="range_test flat_fallback must be true or false, got 'yes'"):
         Controller.load(tmp_path / "bad.lrc")
+    adaptive = dataclasses.replace(flat, range_test_adaptive_fraction=0.3)
+    assert adaptive.metadata()["format_version"] == 5 and "adaptive_fraction" not in flat.metadata()["range_test"]
+    assert Controller.load(adaptive.save(tmp_path / "adaptive.lrc")).range_test_adaptive_fraction == 0.3
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    adam, sgd = torch.optim.Adam(params), torch.optim.SGD(params, lr=0.1)
+    assert (adaptive.range_test_fraction_for(adam), adaptive.range_test_fraction_for(sgd)) == (0.3, 0.2)
+    assert flat.range_test_fraction_for(adam) == 0.2
+    meta = adaptive.metadata()
+    meta["range_test"]["adaptive_fraction"] = 3
+    save_file(flat.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match=r"range_test adaptive_fraction must be in \(0, 1\], got 3"):
+        Controller.load(tmp_path / "bad.lrc")
 
 
 def test_metadata_that_does_not_match_the_tensors_is_refused(tmp_path):
@@ -165,6 +177,9 @@ def test_pretrained_controller_ships_and_loads():
     assert f"--range-test-extend {controller.range_test_extend:g}" in recipe
     assert f"--range-test-fraction {controller.range_test_fraction:g}" in recipe
     assert ("--range-test-flat-fallback" in recipe) is controller.range_test_flat_fallback
+    adaptive = controller.range_test_adaptive_fraction
+    assert adaptive is None or f"--range-test-adaptive-fraction {adaptive:g}" in recipe
+    assert adaptive is not None or "--range-test-adaptive-fraction" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

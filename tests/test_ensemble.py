@@ -107,9 +107,16 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert "--range-test-fraction: " in capsys.readouterr().err  # the members have no range test to change
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-flat-fallback"]) == 2
     assert "range_test_flat_fallback: " in capsys.readouterr().err
+    flag = "--range-test-adaptive-fraction"
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), flag, "0.3"]) == 2
+    assert "--range-test-adaptive-fraction: " in capsys.readouterr().err
     probed = [dataclasses.replace(Controller.load(p), range_test_steps=120).save(p) for p in paths]
     assert main(["ensemble", ",".join(map(str, probed)), "--out", str(out), "--range-test-flat-fallback"]) == 0
     assert Controller.load(out).range_test_flat_fallback and not Controller.load(probed[0]).range_test_flat_fallback
+    assert main(["ensemble", ",".join(map(str, probed)), "--out", str(out), flag, "2"]) == 2
+    assert "--range-test-adaptive-fraction must be in (0, 1], got 2.0" in capsys.readouterr().err
+    assert main(["ensemble", ",".join(map(str, probed)), "--out", str(out), flag, "0.3"]) == 0
+    assert Controller.load(out).range_test_adaptive_fraction == 0.3
 
 
 def test_the_ensemble_command_writes_an_onnx_model_with_the_same_actions(tmp_path):

@@ -227,6 +227,19 @@ def test_on_a_plateau_the_flat_fallback_anchors_where_the_loss_starts_to_rise():
         TrainingRunEnv("circles-mlp", range_test_steps=120, range_test_flat_fallback=1)
 
 
+def test_adaptive_optimizers_anchor_at_their_own_fraction_of_the_loss_minimum():
+    anchors = {}
+    for optimizer in ("adam", "sgd"):
+        for adaptive in (None, 0.5):
+            env = TrainingRunEnv("wine-mlp", range_test_steps=40, range_test_adaptive_fraction=adaptive, epochs=1)
+            env.reset(seed=0, options={"lr": 1e-3, "optimizer": optimizer})
+            anchors[optimizer, adaptive] = env.anchor_lr
+    assert anchors["adam", 0.5] == pytest.approx(5 * anchors["adam", None])  # half, not a tenth, of the minimum
+    assert anchors["sgd", 0.5] == anchors["sgd", None]
+    with pytest.raises(ValueError, match=r"range_test_adaptive_fraction must be in \(0, 1\], got 0"):
+        TrainingRunEnv("wine-mlp", range_test_steps=40, range_test_adaptive_fraction=0)
+
+
 def test_range_test_settings_are_checked():
     with pytest.raises(ValueError, match="range_test_steps"):
         TrainingRunEnv("wine-mlp", range_test_steps=1)

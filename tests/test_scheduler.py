@@ -63,6 +63,17 @@ def test_range_test_anchors_the_scheduler_as_it_anchors_the_env():
     assert sched_lrs == pytest.approx(env_lrs)
 
 
+def test_the_scheduler_anchors_an_adaptive_optimizer_at_the_controllers_fraction_for_it():
+    anchors = []
+    for adaptive in (None, 0.5):
+        controller = random_controller(range_test_steps=40, range_test_adaptive_fraction=adaptive)
+        config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=2, lr=1e-3, optimizer="adam")
+        run = SupervisedWorkload(config, seed=SEED)
+        sched = ControllerScheduler(run.optimizer, controller, total_epochs=config.epochs)
+        anchors.append(sched.range_test(run.model, lambda run=run: run.train(1)))
+    assert anchors[1] == pytest.approx(5 * anchors[0])
+
+
 def test_range_test_runs_once_survives_a_save_and_restore_and_warns_on_untrained_controllers(tmp_path):
     controller = random_controller(range_test_steps=30, relative_lr_bounds=(1e-4, 1e4))
     config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer="sgd")

@@ -20,8 +20,10 @@ from lr_agent.schedules import (
     check_anchor_jitter,
     check_range_test_extend,
     check_range_test_fraction,
+    is_adaptive,
     lr_range_test,
     make_schedule,
+    range_test_fraction_for,
     range_test_limits,
     range_test_sweep,
 )
@@ -249,3 +251,21 @@ def test_range_test_restores_the_weights():
 def test_unknown_schedule_lists_the_valid_names():
     with pytest.raises(UnknownNameError, match="valid: constant, cosine"):
         make_schedule("onecycle")
+
+
+def test_adaptive_optimizers_get_their_own_range_test_fraction():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    adaptive = [torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam, torch.optim.RAdam, torch.optim.Adamax,
+                torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta]  # fmt: skip
+    assert all(is_adaptive(cls(params, lr=0.1)) for cls in adaptive)
+    sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True)
+    assert not is_adaptive(sgd) and not is_adaptive(torch.optim.ASGD(params, lr=0.1))
+
+    class OtherLibrarysAdam(torch.optim.Optimizer):  # an Adam-like optimizer known by its betas
+        def __init__(self, params):
+            super().__init__(params, {"lr": 1e-3, "betas": (0.9, 0.999)})
+
+    assert is_adaptive(OtherLibrarysAdam(params))
+    adam = torch.optim.Adam(params, lr=0.1)
+    assert (range_test_fraction_for(adam, 0.1, 0.3), range_test_fraction_for(sgd, 0.1, 0.3)) == (0.3, 0.1)
+    assert range_test_fraction_for(adam, 0.1, None) == 0.1
