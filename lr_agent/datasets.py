@@ -28,7 +28,13 @@ TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
 """The characters the ``text`` data set keeps; every other character is one more class."""
 TEXT_WINDOW = 12
 """Characters the ``text`` data set shows before the one to predict."""
-SEQUENCE_SHAPES = {"text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1), "waveforms": (64, 1), "adding": (12, 2)}
+SEQUENCE_SHAPES = {
+    "text": (TEXT_WINDOW, len(TEXT_ALPHABET) + 1),
+    "waveforms": (64, 1),
+    "adding": (12, 2),
+    "majority": (16, 4),
+    "sines": (24, 1),
+}
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
 
@@ -40,7 +46,7 @@ class Dataset:
     regression. ``image_shape`` is set where each row is a flattened image
     (channels, height, width), which the CNN model needs; ``sequence_shape``
     where it is a flattened sequence (time steps, features per step), which the
-    ``conv1d`` and ``gru`` models need. ``standardise`` is False for features
+    ``conv1d``, ``gru``, ``lstm`` and ``transformer`` models need. ``standardise`` is False for features
     that are already on one scale (one-hot characters, the adding problem's values and
     markers); regression targets are standardised in any case.
     """
@@ -254,6 +260,56 @@ def _textures() -> Dataset:
     return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["textures"])
 
 
+def _s_curve() -> Dataset:
+    """Noisy points (σ = 0.3) on an S-shaped surface in 3-D; the target is the position along the S
+    (scikit-learn's ``make_s_curve``), 2000 samples."""
+    from sklearn.datasets import make_s_curve
+
+    x, y = make_s_curve(n_samples=2000, noise=0.3, random_state=0)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
+def _checkerboard() -> Dataset:
+    """Points in a 4×4 checkerboard, the class the colour of their square; the coordinates are
+    seen with noise (σ = 0.15 of a square), so points near an edge are ambiguous. 3000 samples."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0.0, 4.0, (3000, 2))
+    y = (np.floor(points).sum(axis=1) % 2).astype(np.int64)
+    x = points + rng.normal(0.0, 0.15, points.shape)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+def _majority() -> Dataset:
+    """Sequences of 16 symbols out of 4 (one-hot), each drawn with its own random weights; the
+    class is the symbol that occurs most often (sequences with a tie are left out), replaced by
+    a random symbol in 10% of the samples (label noise). 3000 samples."""
+    rng = np.random.default_rng(0)
+    steps, symbols = SEQUENCE_SHAPES["majority"]
+    weights = rng.dirichlet(np.ones(symbols), 4000)
+    tokens = np.array([rng.choice(symbols, steps, p=w) for w in weights])
+    counts = np.stack([(tokens == s).sum(axis=1) for s in range(symbols)], axis=1)
+    top = np.sort(counts, axis=1)
+    keep = np.flatnonzero(top[:, -1] > top[:, -2])[:3000]
+    x = np.eye(symbols, dtype=np.float32)[tokens[keep]].reshape(len(keep), -1)
+    y = counts[keep].argmax(axis=1)
+    noisy = rng.random(len(y)) < 0.1
+    y[noisy] = rng.integers(0, symbols, noisy.sum())
+    return Dataset(x, y, CLASSIFICATION, sequence_shape=(steps, symbols), standardise=False)
+
+
+def _sines() -> Dataset:
+    """Forecasting: 24 steps of a sum of two sines (random periods of 6 to 50 steps, amplitudes
+    and phases) plus noise (σ = 0.1); the target is the next step's noisy value. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["sines"][0]
+    periods = rng.uniform(6.0, 50.0, (n, 2, 1))
+    amplitudes = rng.uniform(0.5, 1.5, (n, 2, 1))
+    phases = rng.uniform(0.0, 2 * np.pi, (n, 2, 1))
+    t = np.arange(steps + 1)
+    series = (amplitudes * np.sin(2 * np.pi * t / periods + phases)).sum(axis=1) + rng.normal(0.0, 0.1, (n, steps + 1))
+    return Dataset(series[:, :steps].astype(np.float32), series[:, steps], REGRESSION, sequence_shape=(steps, 1))
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -277,6 +333,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "swiss_roll": _swiss_roll,
     "adding": _adding,
     "textures": _textures,
+    "s_curve": _s_curve,
+    "checkerboard": _checkerboard,
+    "majority": _majority,
+    "sines": _sines,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

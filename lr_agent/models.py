@@ -70,23 +70,64 @@ def conv1d(sequence_shape: tuple[int, int], num_outputs: int, width: int = 16, d
     return nn.Sequential(*layers)
 
 
-class _GRUNet(nn.Module):
-    def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int, depth: int) -> None:
+class _RecurrentNet(nn.Module):
+    """A recurrent network (``nn.GRU`` or ``nn.LSTM``) whose last hidden state a linear head reads."""
+
+    def __init__(
+        self, cell: type[nn.RNNBase], sequence_shape: tuple[int, int], num_outputs: int, width: int, depth: int
+    ) -> None:
         super().__init__()
         self.sequence_shape = tuple(sequence_shape)
-        self.gru = nn.GRU(sequence_shape[1], width, num_layers=depth, batch_first=True)
+        self.rnn = cell(sequence_shape[1], width, num_layers=depth, batch_first=True)
         self.head = nn.Linear(width, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states, _ = self.gru(x.reshape(len(x), *self.sequence_shape))
+        states, _ = self.rnn(x.reshape(len(x), *self.sequence_shape))
         return self.head(states[:, -1])
 
 
 def gru(sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, depth: int = 1) -> nn.Module:
     """A GRU of ``depth`` layers of ``width`` units over a flattened sequence of ``sequence_shape``
     (time steps, features per step); a linear head reads its last hidden state."""
-    return _GRUNet(sequence_shape, num_outputs, width, depth)
+    return _RecurrentNet(nn.GRU, sequence_shape, num_outputs, width, depth)
 
 
-KINDS = ("mlp", "resmlp", "cnn", "conv1d", "gru")
+def lstm(sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, depth: int = 1) -> nn.Module:
+    """As :func:`gru`, with LSTM layers."""
+    return _RecurrentNet(nn.LSTM, sequence_shape, num_outputs, width, depth)
+
+
+class _TransformerNet(nn.Module):
+    def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int, depth: int, heads: int) -> None:
+        super().__init__()
+        steps, features = self.sequence_shape = tuple(sequence_shape)
+        self.embed = nn.Linear(features, width)
+        self.position = nn.Parameter(torch.randn(steps, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(
+            width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(self.embed(x.reshape(len(x), *self.sequence_shape)) + self.position)
+        return self.head(self.norm(states.mean(dim=1)))
+
+
+def transformer(
+    sequence_shape: tuple[int, int], num_outputs: int, width: int = 32, depth: int = 1, heads: int = 4
+) -> nn.Module:
+    """A pre-norm Transformer encoder of ``depth`` layers (``heads`` attention heads, ``width``
+    units, a feed-forward of twice that, no dropout) over a flattened sequence of
+    ``sequence_shape``, with learned positions; a linear head reads the mean of its states."""
+    if width % heads:
+        raise ValueError(f"transformer width {width} is not a multiple of its {heads} heads")
+    return _TransformerNet(sequence_shape, num_outputs, width, depth, heads)
+
+
+SEQUENCE_KINDS = {"conv1d": conv1d, "gru": gru, "lstm": lstm, "transformer": transformer}
+"""Model kinds that take a sequence data set."""
+
+KINDS = ("mlp", "resmlp", "cnn", *SEQUENCE_KINDS)
 """Built-in model kinds; a spec may also name ``module:function``."""

@@ -19,13 +19,13 @@ A spec file looks like this (``envs/digits-mlp.toml``)::
     val_fraction = 0.25               # fraction held out for validation
 
     [model]
-    kind = "mlp"                      # mlp, resmlp, cnn, conv1d, gru, or "module:function"
+    kind = "mlp"                      # mlp, resmlp, cnn, conv1d, gru, lstm, transformer, or "module:function"
     width = [32, 64, 128]
     depth = {min = 1, max = 3}
 
     [optimizer]
     name = ["sgd", "adam"]
-    momentum = 0.9                    # SGD and RMSprop only; 0.9 when not given (RMSprop too)
+    momentum = 0.9                    # SGD, Nesterov and RMSprop only; 0.9 when not given (RMSprop too)
     weight_decay = 0.0                # decoupled for AdamW, an L2 term for every other optimizer
 
     [run]
@@ -57,7 +57,19 @@ import numpy as np
 from lr_agent import datasets, models
 from lr_agent.errors import SpecError, UnknownNameError
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam", "schedulefree-adamw", "prodigy")
+OPTIMIZERS = (
+    "sgd",
+    "nesterov",
+    "adam",
+    "adamw",
+    "rmsprop",
+    "adagrad",
+    "nadam",
+    "radam",
+    "adamax",
+    "schedulefree-adamw",
+    "prodigy",
+)
 """Optimizer names; the last two are the LR-free optimizers of ``pip install "lr-agent[lrfree]"``."""
 
 
@@ -350,14 +362,19 @@ class _Parser:
                 "[model] kind",
                 f"cnn needs an image data set ({', '.join(datasets.IMAGE_SHAPES)}); {source!r} is not one",
             )
-        elif kind in ("conv1d", "gru") and source not in datasets.SEQUENCE_SHAPES:
+        elif kind in models.SEQUENCE_KINDS and source not in datasets.SEQUENCE_SHAPES:
             raise self.fail(
                 "[model] kind",
                 f"{kind} needs a sequence data set ({', '.join(datasets.SEQUENCE_SHAPES)}); {source!r} is not one",
             )
         depths = model_params["depth"].values() if "depth" in model_params else [1]
-        if kind in ("cnn", "conv1d", "gru") and min(depths) < 1:
+        if kind in ("cnn", *models.SEQUENCE_KINDS) and min(depths) < 1:
             raise self.fail("[model] depth", f"{kind} needs at least 1 layer, got {min(depths)!r}")
+        widths = model_params["width"].values() if "width" in model_params else [64]
+        if kind == "transformer" and any(w % 4 for w in widths):
+            raise self.fail(
+                "[model] width", f"a transformer's 4 heads need widths that are multiples of 4, got {widths}"
+            )
         if kind == "conv1d":  # each block halves the sequence
             steps = datasets.SEQUENCE_SHAPES[source][0]
             if 2 ** max(depths) > steps:

@@ -64,10 +64,10 @@ def build_model(config: RunConfig, data: datasets.Dataset) -> nn.Module:
         if data.image_shape is None:
             raise ValueError(f"cnn needs an image data set; {config.source!r} is not one")
         return models.cnn(data.image_shape, data.num_outputs, **config.model_params)
-    if config.model in ("conv1d", "gru"):
+    if config.model in models.SEQUENCE_KINDS:
         if data.sequence_shape is None:
             raise ValueError(f"{config.model} needs a sequence data set; {config.source!r} is not one")
-        factory = models.conv1d if config.model == "conv1d" else models.gru
+        factory = models.SEQUENCE_KINDS[config.model]
         return factory(data.sequence_shape, data.num_outputs, **config.model_params)
     factory = datasets.import_callable(config.model)
     return factory(tuple(data.x.shape[1:]), data.num_outputs, **config.model_params)
@@ -83,7 +83,18 @@ def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    plain = {"adagrad": torch.optim.Adagrad, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam}
+    if config.optimizer == "nesterov":
+        if config.momentum <= 0:
+            raise ValueError(f"the nesterov optimizer needs a momentum above 0, got {config.momentum!r}")
+        return torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
+        )
+    plain = {
+        "adagrad": torch.optim.Adagrad,
+        "nadam": torch.optim.NAdam,
+        "radam": torch.optim.RAdam,
+        "adamax": torch.optim.Adamax,
+    }
     if config.optimizer in plain:
         return plain[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
     try:

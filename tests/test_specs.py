@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import math
 
@@ -65,15 +66,25 @@ GENERATED = {
     "swiss_roll": 1,
     "adding": 1,
     "textures": 4,
+    "s_curve": 1,
+    "checkerboard": 2,
+    "majority": 4,
+    "sines": 1,
 }
 # The test workloads' data (experiments/quality.toml) must not change under a measurement. The
 # digests were taken with scikit-learn 1.9.1 and numpy's default_rng; quantiles and swiss_roll come
-# from scikit-learn's generators, so a change there shows up here as a changed test set.
+# from scikit-learn's generators, so a change there shows up here as a changed test set. The first
+# four were entry 12's test workloads and are now selection workloads; the last four are entry 13's
+# (s_curve comes from scikit-learn too).
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
     "adding": "a347104c60f858ce",
     "textures": "aefbfda105f38264",
+    "s_curve": "d8a12ea8d6dbdeb8",
+    "checkerboard": "297c76e7f66f61d3",
+    "majority": "56a2963305c18c4e",
+    "sines": "9363b984190766a4",
 }
 
 
@@ -130,6 +141,43 @@ def test_sequence_models_read_flattened_sequences():
     x = torch.randn(5, 64)
     assert models.conv1d((64, 1), 4, width=8, depth=3)(x).shape == (5, 4)
     assert models.gru((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
+    assert models.lstm((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
+    net = models.transformer((16, 4), 4, width=8, depth=2)
+    assert net(x).shape == (5, 4)
+    sequences = x.reshape(5, 16, 4)  # attention and mean pooling see the steps, not only the last one
+    assert not torch.allclose(net(sequences.flip(1).reshape(5, 64)), net(x))  # learned positions
+    with pytest.raises(ValueError, match="transformer width 10 is not a multiple of its 4 heads"):
+        models.transformer((16, 4), 4, width=10)
+
+
+def test_the_majority_data_set_labels_most_sequences_with_their_most_frequent_symbol():
+    data = datasets.BUILTIN["majority"]()
+    steps, symbols = datasets.SEQUENCE_SHAPES["majority"]
+    counts = data.x.reshape(len(data.x), steps, symbols).sum(1)
+    assert not data.standardise and (counts.sum(1) == steps).all()
+    top = np.sort(counts, axis=1)
+    assert (top[:, -1] > top[:, -2]).all()  # no ties
+    agree = (counts.argmax(1) == data.y).mean()  # 10% of the labels are random, a quarter of them right
+    assert 0.9 < agree < 0.95
+
+
+def test_the_checkerboard_labels_alternate_between_neighbouring_squares():
+    data = datasets.BUILTIN["checkerboard"]()
+    centres = (data.x > 0.3) & (data.x < 3.7) & (np.abs(data.x % 1 - 0.5) < 0.2)  # far from every edge
+    inner = centres.all(1)
+    assert inner.sum() > 100  # a few of them were seen across an edge (the noise is 0.15 of a square)
+    assert (np.floor(data.x[inner]).sum(1) % 2 == data.y[inner]).mean() > 0.95
+
+
+def test_the_nesterov_and_adamax_optimizers_are_built_as_named():
+    base = get_spec("scurve-regression").sample(np.random.default_rng(0), lr=0.01, epochs=1)
+    optimizer = SupervisedWorkload(base, seed=0).optimizer
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["nesterov"]
+    assert optimizer.defaults["momentum"] in (0.9, 0.95)
+    adamax = dataclasses.replace(base, optimizer="adamax")
+    assert isinstance(SupervisedWorkload(adamax, seed=0).optimizer, torch.optim.Adamax)
+    with pytest.raises(ValueError, match="the nesterov optimizer needs a momentum above 0, got 0.0"):
+        SupervisedWorkload(dataclasses.replace(base, momentum=0.0), seed=0)
 
 
 def test_the_residual_mlp_adds_each_block_to_its_input():
@@ -194,7 +242,8 @@ def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay
 @pytest.mark.parametrize(
     "source, kind, depth, message",
     [
-        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, adding\); 'wine' is not one"),
+        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, adding, majority, sines\); 'wine'"),
+        ("wine", "transformer", 1, r"transformer needs a sequence data set \(text, .*\); 'wine' is not one"),
         (
             "waveforms",
             "conv1d",
@@ -203,12 +252,20 @@ def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay
         ),
         ("text", "gru", 0, r"gru needs at least 1 layer, got 0"),
         ("digits", "cnn", [0, 1], r"cnn needs at least 1 layer, got 0"),
+        ("sines", "lstm", 0, r"lstm needs at least 1 layer, got 0"),
     ],
 )
 def test_a_model_that_cannot_take_the_data_is_refused_when_the_spec_loads(source, kind, depth, message):
     raw = with_change("model", "kind", kind)
     raw["data"], raw["model"]["depth"] = {"source": source}, depth
     with pytest.raises(SpecError, match=r"^my.toml: \[model\] (kind|depth): " + message):
+        WorkloadSpec.from_dict(raw, origin="my.toml")
+
+
+def test_a_transformer_width_its_four_heads_cannot_split_is_refused_when_the_spec_loads():
+    raw = with_change("model", "kind", "transformer")
+    raw["data"], raw["model"]["width"] = {"source": "majority"}, [32, 30]
+    with pytest.raises(SpecError, match=r"\[model\] width: a transformer's 4 heads need widths that are multiples"):
         WorkloadSpec.from_dict(raw, origin="my.toml")
 
 
@@ -241,12 +298,12 @@ def test_overrides_replace_drawn_values_and_unknown_override_is_named():
         ("data", "source", "mnist", r"\[data\] source: unknown data set 'mnist'; valid: digits"),
         ("model", "kind", "custom_job:missing", r"\[model\] kind: module 'custom_job' has no attribute 'missing'"),
         ("model", "kind", "cnn", r"\[model\] kind: cnn needs an image data set"),
-        ("model", "kind", "gru", r"\[model\] kind: gru needs a sequence data set \(text, waveforms, adding\)"),
+        ("model", "kind", "gru", r"\[model\] kind: gru needs a sequence data set \(text, waveforms, adding, majority"),
         (
             "optimizer",
             "name",
             "lbfgs",
-            r"\[optimizer\] name: expected one of \('sgd', 'adam', 'adamw', 'rmsprop', 'adagrad', 'nadam', 'radam'",
+            r"\[optimizer\] name: expected one of \('sgd', 'nesterov', 'adam', 'adamw', 'rmsprop', 'adagrad', 'nadam'",
         ),
         ("model", "depth", {"min": 3, "max": 1}, r"\[model\] depth: min 3 is greater than max 1"),
         (None, "seeds", 3, r"seeds: unknown key"),
