@@ -177,6 +177,7 @@ def run_ensemble(options: EnsembleOptions) -> None:
         range_test_fraction=options.range_test_fraction,
         fraction_name="--range-test-fraction",
         range_test_flat_fallback=options.range_test_flat_fallback or None,
+        flat_fallback_name="--range-test-flat-fallback",
         range_test_adaptive_fraction=options.range_test_adaptive_fraction,
         adaptive_fraction_name="--range-test-adaptive-fraction",
     )

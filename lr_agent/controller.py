@@ -321,6 +321,8 @@ class Controller:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):
             raise fail(f"range_test flat_fallback must be true or false, got {self.range_test_flat_fallback!r}")
+        if not self.range_test_steps and (self.range_test_flat_fallback or self.range_test_adaptive_fraction):
+            raise fail("range_test flat_fallback and adaptive_fraction need a range test (num_steps is 0)")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -31,7 +31,6 @@ _MUST_AGREE = (
     "obs_epsilon",
     "range_test_fraction",
     "range_test_span",
-    "range_test_adaptive_fraction",
 )
 
 
@@ -43,6 +42,7 @@ def ensemble(
     range_test_fraction: float | None = None,
     fraction_name: str = "range_test_fraction",
     range_test_flat_fallback: bool | None = None,
+    flat_fallback_name: str = "range_test_flat_fallback",
     range_test_adaptive_fraction: float | None = None,
     adaptive_fraction_name: str = "range_test_adaptive_fraction",
 ) -> Controller:
@@ -56,7 +56,8 @@ def ensemble(
     ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
     handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
     the weights stay the members'). ``names`` (file paths, say) name the members in errors,
-    ``extend_name``, ``fraction_name`` and ``adaptive_fraction_name`` the settings.
+    ``extend_name``, ``fraction_name``, ``flat_fallback_name`` and ``adaptive_fraction_name``
+    the settings.
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -104,7 +105,7 @@ def ensemble(
     if range_test_fraction is not None and not first.range_test_steps:
         raise ValueError(f"{fraction_name}: {names[0]} has no range test")
     if range_test_flat_fallback and not first.range_test_steps:
-        raise ValueError(f"range_test_flat_fallback: {names[0]} has no range test")
+        raise ValueError(f"{flat_fallback_name}: {names[0]} has no range test")
     if range_test_adaptive_fraction is not None and not first.range_test_steps:
         raise ValueError(f"{adaptive_fraction_name}: {names[0]} has no range test")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)

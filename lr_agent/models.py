@@ -97,6 +97,10 @@ def lstm(sequence_shape: tuple[int, int], num_outputs: int, width: int = 64, dep
     return _RecurrentNet(nn.LSTM, sequence_shape, num_outputs, width, depth)
 
 
+TRANSFORMER_HEADS = 4
+"""Attention heads of the ``transformer`` model kind (its width must be a multiple)."""
+
+
 class _TransformerNet(nn.Module):
     def __init__(self, sequence_shape: tuple[int, int], num_outputs: int, width: int, depth: int, heads: int) -> None:
         super().__init__()
@@ -116,7 +120,7 @@ class _TransformerNet(nn.Module):
 
 
 def transformer(
-    sequence_shape: tuple[int, int], num_outputs: int, width: int = 32, depth: int = 1, heads: int = 4
+    sequence_shape: tuple[int, int], num_outputs: int, width: int = 32, depth: int = 1, heads: int = TRANSFORMER_HEADS
 ) -> nn.Module:
     """A pre-norm Transformer encoder of ``depth`` layers (``heads`` attention heads, ``width``
     units, a feed-forward of twice that, no dropout) over a flattened sequence of

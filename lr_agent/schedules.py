@@ -255,7 +255,7 @@ def check_range_test_fraction(fraction: float, name: str = "range_test_fraction"
     return fraction
 
 
-ADAPTIVE_OPTIMIZERS = (torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta)
+ADAPTIVE_OPTIMIZERS = (torch.optim.RMSprop, torch.optim.Adagrad, torch.optim.Adadelta, torch.optim.Adafactor)
 """Adaptive optimizers without ``betas`` (see :func:`is_adaptive`)."""
 
 
@@ -264,9 +264,13 @@ def is_adaptive(optimizer: torch.optim.Optimizer) -> bool:
 
     Such a step is about the LR whatever the gradients' scale (unlike SGD's), so its best LR
     relates to a range test differently. True for the Adam family (torch's and any other
-    library's optimizer whose defaults hold ``betas``), RMSprop, Adagrad and Adadelta.
+    library's optimizer whose defaults hold ``betas``), RMSprop, Adagrad, Adadelta and
+    Adafactor, also inside a wrapper that keeps the optimizer as ``.optimizer`` (Accelerate's
+    ``AcceleratedOptimizer``). Another library's adaptive optimizer without ``betas`` counts as
+    SGD-like.
     """
-    return "betas" in optimizer.defaults or isinstance(optimizer, ADAPTIVE_OPTIMIZERS)
+    inner = getattr(optimizer, "optimizer", optimizer)
+    return "betas" in optimizer.defaults or isinstance(inner, ADAPTIVE_OPTIMIZERS)
 
 
 def range_test_fraction_for(

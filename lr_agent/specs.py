@@ -281,6 +281,8 @@ class _Parser:
         for lr in params["lr"].values():
             if not low <= lr <= high:
                 raise self.fail("[run] lr", f"initial lr {lr:g} is outside lr_bounds [{low:g}, {high:g}]")
+        if "nesterov" in params["optimizer"].values() and min(params["momentum"].values()) <= 0:
+            raise self.fail("[optimizer] momentum", "the nesterov optimizer needs a momentum above 0")
         return WorkloadSpec(name, description, self.origin, fixed, params, model_params)
 
     def bounds(self, where: str, value: Any) -> tuple[float, float]:
@@ -370,11 +372,13 @@ class _Parser:
         depths = model_params["depth"].values() if "depth" in model_params else [1]
         if kind in ("cnn", *models.SEQUENCE_KINDS) and min(depths) < 1:
             raise self.fail("[model] depth", f"{kind} needs at least 1 layer, got {min(depths)!r}")
-        widths = model_params["width"].values() if "width" in model_params else [64]
-        if kind == "transformer" and any(w % 4 for w in widths):
-            raise self.fail(
-                "[model] width", f"a transformer's 4 heads need widths that are multiples of 4, got {widths}"
-            )
+        if kind == "transformer" and "width" in model_params:
+            width, heads = model_params["width"], models.TRANSFORMER_HEADS
+            drawn = range(int(width.low), int(width.high) + 1) if width.low is not None else width.values()
+            if any(w % heads for w in drawn):
+                raise self.fail(
+                    "[model] width", f"a transformer's {heads} heads need every width to be a multiple of {heads}"
+                )
         if kind == "conv1d":  # each block halves the sequence
             steps = datasets.SEQUENCE_SHAPES[source][0]
             if 2 ** max(depths) > steps:

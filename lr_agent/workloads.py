@@ -85,7 +85,7 @@ def build_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     if config.optimizer == "nesterov":
         if config.momentum <= 0:
-            raise ValueError(f"the nesterov optimizer needs a momentum above 0, got {config.momentum!r}")
+            raise ValueError(f"the nesterov optimizer needs a momentum above 0, got momentum={config.momentum!r}")
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
         )

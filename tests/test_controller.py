@@ -110,6 +110,8 @@ def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path)
     save_file(flat.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
     with pytest.raises(ControllerFileError, match=r"range_test adaptive_fraction must be in \(0, 1\], got 3"):
         Controller.load(tmp_path / "bad.lrc")
+    with pytest.raises(ControllerFileError, match="adaptive_fraction need a range test"):
+        dataclasses.replace(adaptive, range_test_steps=0)
 
 
 def test_metadata_that_does_not_match_the_tensors_is_refused(tmp_path):

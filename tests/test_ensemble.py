@@ -106,7 +106,7 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-fraction", "0.2"]) == 2
     assert "--range-test-fraction: " in capsys.readouterr().err  # the members have no range test to change
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--range-test-flat-fallback"]) == 2
-    assert "range_test_flat_fallback: " in capsys.readouterr().err
+    assert "--range-test-flat-fallback: " in capsys.readouterr().err
     flag = "--range-test-adaptive-fraction"
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), flag, "0.3"]) == 2
     assert "--range-test-adaptive-fraction: " in capsys.readouterr().err

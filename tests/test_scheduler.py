@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lr_agent import Controller, ControllerScheduler, TrainingRunEnv, get_spec
+from lr_agent.compare import controller_env
 from lr_agent.episodes import run_episode
 from lr_agent.workloads import SupervisedWorkload
 from tests.conftest import SEED, random_controller
@@ -37,13 +38,14 @@ def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
         assert len(set(env_lrs)) > 2  # the test would be weak if the LR never moved
 
 
-def test_range_test_anchors_the_scheduler_as_it_anchors_the_env():
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_range_test_anchors_the_scheduler_as_it_anchors_the_env(optimizer):
     probe = dict(range_test_steps=40, range_test_span=(1e-2, 10.0), range_test_extend=3.0)  # stops short, extends
-    controller = random_controller(relative_lr_bounds=(1e-4, 1e4), **probe)
-    config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer="sgd")
-    env = TrainingRunEnv(same_run_factory(config), relative_lr_bounds=controller.relative_lr_bounds, **probe)
+    controller = random_controller(relative_lr_bounds=(1e-4, 1e4), range_test_adaptive_fraction=0.5, **probe)
+    config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer=optimizer)
+    env = controller_env(same_run_factory(config), controller)  # as experiments and comparisons build it
     episode = run_episode(env, controller.act, seed=SEED)
-    assert env.probe_steps > 40  # the extension ran
+    assert env.probe_steps > 40 or optimizer == "adam"  # the extension ran (SGD)
     env_lrs = [r["lr"] for r in episode.records]
 
     run = SupervisedWorkload(config, seed=SEED)

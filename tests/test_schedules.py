@@ -260,6 +260,13 @@ def test_adaptive_optimizers_get_their_own_range_test_fraction():
     assert all(is_adaptive(cls(params, lr=0.1)) for cls in adaptive)
     sgd = torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True)
     assert not is_adaptive(sgd) and not is_adaptive(torch.optim.ASGD(params, lr=0.1))
+    assert is_adaptive(torch.optim.Adafactor(params, lr=0.01))
+
+    class Wrapper(torch.optim.Optimizer):  # keeps the optimizer it wraps as .optimizer, as Accelerate's does
+        def __init__(self, optimizer):
+            self.optimizer, self.defaults, self.param_groups = optimizer, optimizer.defaults, optimizer.param_groups
+
+    assert is_adaptive(Wrapper(torch.optim.RMSprop(params, lr=0.1))) and not is_adaptive(Wrapper(sgd))
 
     class OtherLibrarysAdam(torch.optim.Optimizer):  # an Adam-like optimizer known by its betas
         def __init__(self, params):

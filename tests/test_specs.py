@@ -9,7 +9,7 @@ import torch
 from lr_agent import datasets, models
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import SpecError, UnknownNameError
-from lr_agent.specs import WorkloadSpec, catalogue, get_spec
+from lr_agent.specs import OPTIMIZERS, WorkloadSpec, catalogue, get_spec
 from lr_agent.workloads import SupervisedWorkload
 from tests.conftest import SEED
 
@@ -35,9 +35,9 @@ def test_catalogue_has_at_least_six_specs_with_distinct_data_models_and_optimize
     specs = catalogue()
     assert len(specs) >= 6
     kinds = {s.fixed["model"] for s in specs.values()}
-    assert {"mlp", "resmlp", "cnn", "conv1d", "gru"} <= kinds
+    assert set(models.KINDS) <= kinds  # every built-in model kind ...
     optimizers = {o for s in specs.values() for o in s.params["optimizer"].values()}
-    assert {"sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "radam"} <= optimizers
+    assert set(OPTIMIZERS) - {"schedulefree-adamw", "prodigy"} <= optimizers  # ... and optimizer has a spec
     assert {"lr_agent/digits-mlp-v0", "lr_agent/digits-cnn-v0"} <= {s.gym_id for s in specs.values()}
 
 
@@ -144,8 +144,8 @@ def test_sequence_models_read_flattened_sequences():
     assert models.lstm((8, 8), 3, width=6, depth=2)(x).shape == (5, 3)
     net = models.transformer((16, 4), 4, width=8, depth=2)
     assert net(x).shape == (5, 4)
-    sequences = x.reshape(5, 16, 4)  # attention and mean pooling see the steps, not only the last one
-    assert not torch.allclose(net(sequences.flip(1).reshape(5, 64)), net(x))  # learned positions
+    sequences = x.reshape(5, 16, 4)  # the learned positions tell the steps apart: their order matters
+    assert not torch.allclose(net(sequences.flip(1).reshape(5, 64)), net(x))
     with pytest.raises(ValueError, match="transformer width 10 is not a multiple of its 4 heads"):
         models.transformer((16, 4), 4, width=10)
 
@@ -176,7 +176,7 @@ def test_the_nesterov_and_adamax_optimizers_are_built_as_named():
     assert optimizer.defaults["momentum"] in (0.9, 0.95)
     adamax = dataclasses.replace(base, optimizer="adamax")
     assert isinstance(SupervisedWorkload(adamax, seed=0).optimizer, torch.optim.Adamax)
-    with pytest.raises(ValueError, match="the nesterov optimizer needs a momentum above 0, got 0.0"):
+    with pytest.raises(ValueError, match="the nesterov optimizer needs a momentum above 0, got momentum=0.0"):
         SupervisedWorkload(dataclasses.replace(base, momentum=0.0), seed=0)
 
 
@@ -264,8 +264,19 @@ def test_a_model_that_cannot_take_the_data_is_refused_when_the_spec_loads(source
 
 def test_a_transformer_width_its_four_heads_cannot_split_is_refused_when_the_spec_loads():
     raw = with_change("model", "kind", "transformer")
-    raw["data"], raw["model"]["width"] = {"source": "majority"}, [32, 30]
-    with pytest.raises(SpecError, match=r"\[model\] width: a transformer's 4 heads need widths that are multiples"):
+    raw["data"] = {"source": "majority"}
+    for width in ([32, 30], {"min": 32, "max": 36}):  # a range draws 33 too
+        raw["model"]["width"] = width
+        with pytest.raises(SpecError, match=r"\[model\] width: a transformer's 4 heads need every width to be a"):
+            WorkloadSpec.from_dict(raw, origin="my.toml")
+    raw["model"]["width"] = [32, 64]
+    assert WorkloadSpec.from_dict(raw, origin="my.toml").fixed["model"] == "transformer"
+
+
+def test_nesterov_without_momentum_is_refused_when_the_spec_loads():
+    raw = with_change("optimizer", "name", ["sgd", "nesterov"])
+    raw["optimizer"]["momentum"] = [0.0, 0.9]
+    with pytest.raises(SpecError, match=r"^my.toml: \[optimizer\] momentum: the nesterov optimizer needs a momentum"):
         WorkloadSpec.from_dict(raw, origin="my.toml")
 
 
