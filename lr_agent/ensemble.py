@@ -100,14 +100,16 @@ def ensemble(
             differences.append(f"algorithm {algorithms[0]!r} (against {algorithms[1]!r})")
         if differences:
             raise ValueError(f"{name} differs from {names[0]}: {'; '.join(differences)}")
-    if range_test_extend is not None and not first.range_test_steps:
-        raise ValueError(f"{extend_name}: {names[0]} has no range test to extend")
-    if range_test_fraction is not None and not first.range_test_steps:
-        raise ValueError(f"{fraction_name}: {names[0]} has no range test")
-    if range_test_flat_fallback and not first.range_test_steps:
-        raise ValueError(f"{flat_fallback_name}: {names[0]} has no range test")
-    if range_test_adaptive_fraction is not None and not first.range_test_steps:
-        raise ValueError(f"{adaptive_fraction_name}: {names[0]} has no range test")
+    overrides = {  # field: (value, the name errors give it); None: the first member's
+        "range_test_extend": (range_test_extend, extend_name),
+        "range_test_fraction": (range_test_fraction, fraction_name),
+        "range_test_flat_fallback": (range_test_flat_fallback, flat_fallback_name),
+        "range_test_adaptive_fraction": (range_test_adaptive_fraction, adaptive_fraction_name),
+    }
+    overrides = {field: given for field, given in overrides.items() if given[0] is not None}
+    changed = [name for value, name in overrides.values() if value is not False]  # False: no fallback, no change
+    if changed and not first.range_test_steps:
+        raise ValueError(f"{changed[0]}: {names[0]} has no range test to change")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -133,14 +135,7 @@ def ensemble(
         head=head,
         obs_mean=mean,
         obs_var=var,
-        range_test_extend=first.range_test_extend if range_test_extend is None else range_test_extend,
-        range_test_fraction=first.range_test_fraction if range_test_fraction is None else range_test_fraction,
-        range_test_flat_fallback=(
-            first.range_test_flat_fallback if range_test_flat_fallback is None else range_test_flat_fallback
-        ),
-        range_test_adaptive_fraction=(
-            first.range_test_adaptive_fraction if range_test_adaptive_fraction is None else range_test_adaptive_fraction
-        ),
+        **{field: value for field, (value, _) in overrides.items()},
         info=_ensemble_info(members),
     )
 

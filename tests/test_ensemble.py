@@ -72,7 +72,7 @@ def test_members_that_cannot_be_combined_are_refused_naming_what_differs():
         ensemble([one, one], names=names)
     with pytest.raises(ValueError, match="b.lrc has no hidden layer"):
         ensemble([one, dataclasses.replace(other, layers=[], head=(torch.ones(7, 10), torch.ones(7)))], names=names)
-    with pytest.raises(ValueError, match="no range test to extend"):
+    with pytest.raises(ValueError, match="no range test to change"):
         ensemble([one, other], range_test_extend=1.0)
     with pytest.raises(ValueError, match="range_test_extend must be 0 to 10 decades, got 11"):
         ensemble([one, other], range_test_extend=11)
