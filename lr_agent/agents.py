@@ -34,7 +34,12 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
-from lr_agent.schedules import check_anchor_jitter, check_range_test_extend, check_range_test_fraction
+from lr_agent.schedules import (
+    check_anchor_jitter,
+    check_anneal_tail,
+    check_range_test_extend,
+    check_range_test_fraction,
+)
 
 ALGORITHMS = ("ppo", "a2c", "dqn", "sac")
 _ACTION_MODE = {"dqn": "discrete", "sac": "continuous"}
@@ -442,13 +447,15 @@ def export(
     range_test_fraction: float | None = None,
     range_test_flat_fallback: bool | None = None,
     range_test_adaptive_fraction: float | None = None,
+    anneal_tail: float | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
     ``range_test_extend``, ``range_test_fraction`` and ``range_test_flat_fallback`` replace the
     extension, the suggested fraction and the handling of a flat loss of the range test the
     run trained with, and ``range_test_adaptive_fraction`` sets the fraction for adaptive
-    optimizers (settings of the probe only: the weights are the run's).
+    optimizers (settings of the probe only: the weights are the run's); ``anneal_tail`` gives
+    the controller a cosine tail over that share of the budget (see :class:`Controller`).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
@@ -456,6 +463,8 @@ def export(
         check_range_test_fraction(range_test_fraction, "--range-test-fraction")
     if range_test_adaptive_fraction is not None:
         check_range_test_fraction(range_test_adaptive_fraction, "--range-test-adaptive-fraction")
+    if anneal_tail is not None:
+        check_anneal_tail(anneal_tail, "--anneal-tail")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -494,6 +503,8 @@ def export(
     }
     rms = normalizer.obs_rms
     controller = controller_from_agent(model, rms.mean, rms.var, options, info)
+    if anneal_tail is not None:
+        file_settings["anneal_tail"] = anneal_tail
     controller = dataclasses.replace(controller, **file_settings)
     controller.save(out)
     return controller

@@ -107,6 +107,9 @@ class ExportOptions:
     range_test_adaptive_fraction: float | None = option(
         None, "the fraction the range test suggests when the optimizer is adaptive (Adam, RMSprop, Adagrad...)"
     )
+    anneal_tail: float | None = option(
+        None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
+    )
 
 
 def run_train(options: TrainOptions) -> None:
@@ -129,6 +132,7 @@ def run_export(options: ExportOptions) -> None:
         range_test_fraction=options.range_test_fraction,
         range_test_flat_fallback=options.range_test_flat_fallback or None,
         range_test_adaptive_fraction=options.range_test_adaptive_fraction,
+        anneal_tail=options.anneal_tail,
     )
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
@@ -161,6 +165,9 @@ class EnsembleOptions:
     range_test_adaptive_fraction: float | None = option(
         None, "the fraction the range test suggests when the optimizer is adaptive (Adam, RMSprop, Adagrad...)"
     )
+    anneal_tail: float | None = option(
+        None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
+    )
 
 
 def run_ensemble(options: EnsembleOptions) -> None:
@@ -180,6 +187,8 @@ def run_ensemble(options: EnsembleOptions) -> None:
         flat_fallback_name="--range-test-flat-fallback",
         range_test_adaptive_fraction=options.range_test_adaptive_fraction,
         adaptive_fraction_name="--range-test-adaptive-fraction",
+        anneal_tail=options.anneal_tail,
+        anneal_tail_name="--anneal-tail",
     )
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")

@@ -45,20 +45,7 @@ def controller_env(workload: str, controller: Controller | None, device: str = "
     """An env whose actions and LR bounds are the controller's (the defaults for baselines)."""
     if controller is None:
         return TrainingRunEnv(workload, relative_lr_bounds=(1e-3, 1e3), device=device)
-    return TrainingRunEnv(
-        workload,
-        action_mode=controller.action_mode,
-        multipliers=controller.multipliers or (1.0,),
-        max_log10_step=controller.max_log10_step,
-        relative_lr_bounds=controller.relative_lr_bounds,
-        range_test_steps=controller.range_test_steps,
-        range_test_fraction=controller.range_test_fraction,
-        range_test_span=controller.range_test_span,
-        range_test_extend=controller.range_test_extend,
-        range_test_flat_fallback=controller.range_test_flat_fallback,
-        range_test_adaptive_fraction=controller.range_test_adaptive_fraction,
-        device=device,
-    )
+    return TrainingRunEnv(workload, device=device, **controller.env_kwargs())
 
 
 def run_comparison(options: CompareOptions) -> dict[str, list[EpisodeResult]]:

@@ -26,10 +26,15 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
-from lr_agent.schedules import check_range_test_extend, check_range_test_fraction, range_test_fraction_for
+from lr_agent.schedules import (
+    check_anneal_tail,
+    check_range_test_extend,
+    check_range_test_fraction,
+    range_test_fraction_for,
+)
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -64,6 +69,10 @@ class Controller:
     the loss starts to rise when it never falls beyond its noise; with an adaptive optimizer,
     ``range_test_adaptive_fraction`` × that LR when set) before its first decision
     (see :meth:`ControllerScheduler.range_test`).
+
+    ``anneal_tail > 0`` multiplies the LR the controller picks by a cosine from 1 toward 0
+    over the last ``anneal_tail`` of the budget (:func:`~lr_agent.schedules.anneal_factor`);
+    the controller goes on seeing and moving its own LR, before the tail's factor.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -85,6 +94,7 @@ class Controller:
     range_test_extend: float = 0.0
     range_test_flat_fallback: bool = False
     range_test_adaptive_fraction: float | None = None
+    anneal_tail: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -152,6 +162,7 @@ class Controller:
             "relative_lr_bounds": list(self.relative_lr_bounds),
             "divergence_cut": self.divergence_cut,
             "range_test": self.range_test_settings(),
+            **({"anneal_tail": self.anneal_tail} if self.anneal_tail else {}),
             "info": self.info,
         }
 
@@ -171,11 +182,30 @@ class Controller:
         ``range_test_adaptive_fraction`` for an adaptive one when set, else ``range_test_fraction``."""
         return range_test_fraction_for(optimizer, self.range_test_fraction, self.range_test_adaptive_fraction)
 
+    def env_kwargs(self) -> dict[str, Any]:
+        """The :class:`~lr_agent.env.TrainingRunEnv` settings that run this controller as it acts
+        in a user's loop: its action set, LR bounds, range test and anneal tail."""
+        return {
+            "action_mode": self.action_mode,
+            "multipliers": self.multipliers or (1.0,),
+            "max_log10_step": self.max_log10_step,
+            "relative_lr_bounds": self.relative_lr_bounds,
+            "range_test_steps": self.range_test_steps,
+            "range_test_fraction": self.range_test_fraction,
+            "range_test_span": self.range_test_span,
+            "range_test_extend": self.range_test_extend,
+            "range_test_flat_fallback": self.range_test_flat_fallback,
+            "range_test_adaptive_fraction": self.range_test_adaptive_fraction,
+            "anneal_tail": self.anneal_tail,
+        }
+
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        5 with a fraction for adaptive optimizers, 4 with the range test's flat fallback, 3 with
-        its extension, else 2."""
+        6 with an anneal tail, 5 with a fraction for adaptive optimizers, 4 with the range test's
+        flat fallback, 3 with its extension, else 2."""
+        if self.anneal_tail:
+            return 6
         if self.range_test_adaptive_fraction is not None:
             return 5
         return 4 if self.range_test_flat_fallback else 3 if self.range_test_extend else 2
@@ -255,6 +285,7 @@ class Controller:
                 range_test_extend=float(range_test.get("extend", 0.0)),  # new in v3
                 range_test_flat_fallback=range_test.get("flat_fallback", False),  # new in v4
                 range_test_adaptive_fraction=range_test.get("adaptive_fraction"),  # new in v5
+                anneal_tail=meta.get("anneal_tail", 0.0),  # new in v6
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -317,6 +348,7 @@ class Controller:
             check_range_test_extend(self.range_test_extend, "range_test extend")
             if self.range_test_adaptive_fraction is not None:
                 check_range_test_fraction(self.range_test_adaptive_fraction, "range_test adaptive_fraction")
+            check_anneal_tail(self.anneal_tail)
         except ValueError as exc:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):

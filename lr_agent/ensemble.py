@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lr_agent.controller import Controller
-from lr_agent.schedules import check_range_test_extend, check_range_test_fraction
+from lr_agent.schedules import check_anneal_tail, check_range_test_extend, check_range_test_fraction
 
 _MUST_AGREE = (
     "activation",
@@ -45,6 +45,8 @@ def ensemble(
     flat_fallback_name: str = "range_test_flat_fallback",
     range_test_adaptive_fraction: float | None = None,
     adaptive_fraction_name: str = "range_test_adaptive_fraction",
+    anneal_tail: float | None = None,
+    anneal_tail_name: str = "anneal_tail",
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -55,9 +57,9 @@ def ensemble(
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
     ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
     handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
-    the weights stay the members'). ``names`` (file paths, say) name the members in errors,
-    ``extend_name``, ``fraction_name``, ``flat_fallback_name`` and ``adaptive_fraction_name``
-    the settings.
+    the weights stay the members'); ``anneal_tail``, when given, replaces the first member's
+    anneal tail. ``names`` (file paths, say) name the members in errors, the other ``*_name``
+    arguments the settings.
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -110,6 +112,8 @@ def ensemble(
     changed = [name for value, name in overrides.values() if value is not False]  # False: no fallback, no change
     if changed and not first.range_test_steps:
         raise ValueError(f"{changed[0]}: {names[0]} has no range test to change")
+    if anneal_tail is not None:
+        overrides["anneal_tail"] = (check_anneal_tail(anneal_tail, anneal_tail_name), anneal_tail_name)
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)

@@ -43,7 +43,9 @@ import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
 from lr_agent.schedules import (
+    anneal_factor,
     check_anchor_jitter,
+    check_anneal_tail,
     check_range_test_extend,
     check_range_test_fraction,
     lr_range_test,
@@ -102,6 +104,11 @@ class TrainingRunEnv(gym.Env):
             kept within the run's LR bounds. A training device: an agent that meets anchors
             off in either direction can learn to correct a scale the probe got wrong. 0 (the
             default) draws nothing.
+        anneal_tail: a share of the budget (0 to 1); over its last ``anneal_tail``, the run
+            trains at the LR the agent picks times a cosine from 1 toward 0
+            (:func:`~lr_agent.schedules.anneal_factor`), while the agent's observation and its
+            next move start from the LR it picked. ``info["lr"]`` is the LR the run trained at.
+            0 (the default): no tail.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -133,6 +140,7 @@ class TrainingRunEnv(gym.Env):
         range_test_flat_fallback: bool = False,
         range_test_adaptive_fraction: float | None = None,
         anchor_jitter: float = 0.0,
+        anneal_tail: float = 0.0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -182,6 +190,7 @@ class TrainingRunEnv(gym.Env):
         if range_test_adaptive_fraction is not None:
             check_range_test_fraction(range_test_adaptive_fraction, "range_test_adaptive_fraction")
         self.range_test_adaptive_fraction = range_test_adaptive_fraction
+        self.anneal_tail = check_anneal_tail(anneal_tail)
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -263,8 +272,9 @@ class TrainingRunEnv(gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         low, high = self.lr_bounds
         lr = float(min(max(lr, low), high))
+        trained_lr = lr * anneal_factor(self.steps_done / self.total_steps, self.anneal_tail)
         for group, scale in zip(self.workload.optimizer.param_groups, self.group_scales, strict=True):
-            group["lr"] = lr * scale
+            group["lr"] = trained_lr * scale
         steps = min(self.steps_per_action, self.total_steps - self.steps_done)
         train_loss = self.workload.train(steps)
         self.steps_done += steps
@@ -284,7 +294,7 @@ class TrainingRunEnv(gym.Env):
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_accuracy": evaluation.accuracy,
-            "lr": lr,
+            "lr": trained_lr,
             "epoch": self.steps_done / self.workload.steps_per_epoch,
             "step": self.steps_done,
             "probe_steps": self.probe_steps,

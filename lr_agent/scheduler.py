@@ -12,7 +12,7 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
-from lr_agent.schedules import RangeTestResult, lr_range_test, range_test_limits
+from lr_agent.schedules import RangeTestResult, anneal_factor, lr_range_test, range_test_limits
 
 
 class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
@@ -24,7 +24,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
     the factor for the next epoch's LR; every param group keeps its ratio to the
     first. A non-finite loss cuts the LR by ``controller.divergence_cut``
     instead of asking the controller. The LR stays within ``lr_bounds``
-    (absolute; default: the controller's bounds relative to the starting LR).
+    (absolute; default: the controller's bounds relative to the starting LR). A controller with
+    an ``anneal_tail`` sets the LR it picks times the tail's cosine over the last epochs of
+    ``total_epochs`` (epochs past ``total_epochs`` keep the last one's factor).
 
     It decides exactly as :class:`~lr_agent.env.TrainingRunEnv` would on the same
     run (with ``relative_lr_bounds`` set to the controller's). With a range test,
@@ -130,7 +132,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         return factor if math.isfinite(factor) and factor > 0 else self.controller.divergence_cut
 
     def get_lr(self) -> list[float]:
-        return [self.lr * (base / self.start_lr) for base in self.base_lrs]
+        epoch = min(max(self.last_epoch, 0), self.total_epochs - 1)  # the epoch about to run
+        lr = self.lr * anneal_factor(epoch / self.total_epochs, self.controller.anneal_tail)
+        return [lr * (base / self.start_lr) for base in self.base_lrs]
 
     def step(self, train_loss: float | None = None, val_loss: float | None = None) -> None:  # type: ignore[override]
         """End an epoch: record its losses and set the LR of the next one."""

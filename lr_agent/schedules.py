@@ -281,6 +281,24 @@ def range_test_fraction_for(
     return adaptive_fraction if adaptive_fraction is not None and is_adaptive(optimizer) else fraction
 
 
+def check_anneal_tail(tail: float, name: str = "anneal_tail") -> float:
+    """``tail`` if it is a share of the budget in [0, 1]; a ``ValueError`` naming ``name`` if not."""
+    if not _is_real(tail) or not 0 <= tail <= 1:  # also False for NaN
+        raise ValueError(f"{name} must be a share of the budget in [0, 1], got {tail!r}")
+    return tail
+
+
+def anneal_factor(progress: float, tail: float) -> float:
+    """The factor an anneal tail puts on the LR of a chunk that starts at ``progress`` (0 to 1)
+    of the budget: 1 before the budget's last ``tail``, then a cosine from 1 toward 0 over it,
+    as :class:`torch.optim.lr_scheduler.CosineAnnealingLR` over those epochs (``tail=1``: cosine
+    over the whole run; 0: no tail)."""
+    start = 1.0 - tail
+    if tail <= 0 or progress <= start:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress - start, tail) / tail))
+
+
 MAX_ANCHOR_JITTER = 3.0
 """The most decades a training run's anchor may be moved either way (``anchor_jitter``)."""
 

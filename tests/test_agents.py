@@ -45,7 +45,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     run_dir = train(options)
     if probe:  # from the command line, changing the range test
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
-                 "--range-test-adaptive-fraction", "0.4"]  # fmt: skip
+                 "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -57,6 +57,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.info["anchor_jitter_in_training"] == (0.5 if probe else 0.0)
     assert loaded.range_test_flat_fallback is bool(probe)
     assert loaded.range_test_adaptive_fraction == (0.4 if probe else None)
+    assert loaded.anneal_tail == (0.3 if probe else 0.0)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
@@ -64,6 +65,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         for flag, change in ((f, {"range_test_" + f.replace("-", "_"): v}) for f, v in changes.items()):
             with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
                 export(run_dir, tmp_path / "x.lrc", **change)
+    with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):
+        export(run_dir, tmp_path / "x.lrc", anneal_tail=2)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):
         export(run_dir, tmp_path / "x.lrc", range_test_extend=-1.0)
     with pytest.raises(ValueError, match=r"--range-test-fraction must be in \(0, 1\], got 1.5"):

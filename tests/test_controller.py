@@ -105,6 +105,14 @@ def test_range_test_settings_round_trip_and_version_1_files_still_load(tmp_path)
     adam, sgd = torch.optim.Adam(params), torch.optim.SGD(params, lr=0.1)
     assert (adaptive.range_test_fraction_for(adam), adaptive.range_test_fraction_for(sgd)) == (0.3, 0.2)
     assert flat.range_test_fraction_for(adam) == 0.2
+    annealed = dataclasses.replace(adaptive, anneal_tail=0.25)
+    assert annealed.metadata()["format_version"] == 6 and "anneal_tail" not in adaptive.metadata()
+    assert Controller.load(annealed.save(tmp_path / "annealed.lrc")).anneal_tail == 0.25
+    meta = annealed.metadata()
+    meta["anneal_tail"] = 2
+    save_file(annealed.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match=r"bad.lrc: .*anneal_tail must be a share of the budget in \[0, 1\]"):
+        Controller.load(tmp_path / "bad.lrc")
     meta = adaptive.metadata()
     meta["range_test"]["adaptive_fraction"] = 3
     save_file(flat.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})

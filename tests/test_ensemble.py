@@ -110,6 +110,11 @@ def test_the_ensemble_command_writes_a_file_that_loads(tmp_path, capsys):
     flag = "--range-test-adaptive-fraction"
     assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), flag, "0.3"]) == 2
     assert "--range-test-adaptive-fraction: " in capsys.readouterr().err
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), "--anneal-tail", "1.5"]) == 2
+    assert "--anneal-tail must be a share of the budget in [0, 1], got 1.5" in capsys.readouterr().err
+    tail = ["--anneal-tail", "0.3"]  # needs no range test
+    assert main(["ensemble", ",".join(map(str, paths)), "--out", str(out), *tail]) == 0
+    assert Controller.load(out).anneal_tail == 0.3 and Controller.load(paths[0]).anneal_tail == 0.0
     probed = [dataclasses.replace(Controller.load(p), range_test_steps=120).save(p) for p in paths]
     assert main(["ensemble", ",".join(map(str, probed)), "--out", str(out), "--range-test-flat-fallback"]) == 0
     assert Controller.load(out).range_test_flat_fallback and not Controller.load(probed[0]).range_test_flat_fallback

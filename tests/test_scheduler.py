@@ -8,6 +8,7 @@ import torch
 from lr_agent import Controller, ControllerScheduler, TrainingRunEnv, get_spec
 from lr_agent.compare import controller_env
 from lr_agent.episodes import run_episode
+from lr_agent.schedules import anneal_factor
 from lr_agent.workloads import SupervisedWorkload
 from tests.conftest import SEED, random_controller
 
@@ -41,7 +42,8 @@ def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_range_test_anchors_the_scheduler_as_it_anchors_the_env(optimizer):
     probe = dict(range_test_steps=40, range_test_span=(1e-2, 10.0), range_test_extend=3.0)  # stops short, extends
-    controller = random_controller(relative_lr_bounds=(1e-4, 1e4), range_test_adaptive_fraction=0.5, **probe)
+    settings = dict(relative_lr_bounds=(1e-4, 1e4), range_test_adaptive_fraction=0.5, anneal_tail=0.5)
+    controller = random_controller(**settings, **probe)
     config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=6, lr=1e-3, optimizer=optimizer)
     env = controller_env(same_run_factory(config), controller)  # as experiments and comparisons build it
     episode = run_episode(env, controller.act, seed=SEED)
@@ -63,6 +65,7 @@ def test_range_test_anchors_the_scheduler_as_it_anchors_the_env(optimizer):
         sched_lrs.append(run.optimizer.param_groups[0]["lr"])
         sched.step(train_loss=run.train(run.steps_per_epoch), val_loss=run.evaluate().loss)
     assert sched_lrs == pytest.approx(env_lrs)
+    assert env_lrs[-1] == pytest.approx(env.tracker.lr * anneal_factor(5 / 6, 0.5)) and env.tracker.lr > env_lrs[-1]
 
 
 def test_the_scheduler_anchors_an_adaptive_optimizer_at_the_controllers_fraction_for_it():

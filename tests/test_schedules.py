@@ -17,7 +17,9 @@ from lr_agent.schedules import (
     ScheduleLR,
     Step,
     WarmupCosine,
+    anneal_factor,
     check_anchor_jitter,
+    check_anneal_tail,
     check_range_test_extend,
     check_range_test_fraction,
     is_adaptive,
@@ -55,15 +57,33 @@ def test_torch_scheduler_gives_the_documented_lr_sequence(schedule, expected):
     assert torch_lrs(schedule, 4) == pytest.approx(expected)
 
 
-def test_cosine_matches_torch_cosine_annealing():
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    reference = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7)
-    expected = []
-    for _ in range(7):
-        expected.append(opt.param_groups[0]["lr"])
+def torch_cosine_lrs(epochs, lr):
+    """The LRs of torch's own ``CosineAnnealingLR`` over ``epochs``."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         reference.step()
+    return lrs
+
+
+def test_cosine_matches_torch_cosine_annealing():
+    expected = torch_cosine_lrs(7, lr=0.1)
     assert torch_lrs(Cosine(), 7) == pytest.approx(expected)
+    assert [anneal_factor(t / 7, 1.0) * 0.1 for t in range(7)] == pytest.approx(expected)  # a tail over the run
+
+
+def test_an_anneal_tail_is_cosine_over_the_last_epochs_and_one_before():
+    cosine = torch_cosine_lrs(4, lr=1.0)
+    factors = [anneal_factor(t / 10, 0.4) for t in range(10)]
+    assert factors == pytest.approx([1.0] * 6 + cosine)  # the last 4 of 10 epochs
+    assert [anneal_factor(t / 10, 0.0) for t in range(10)] == [1.0] * 10
+    assert anneal_factor(1.5, 0.4) == pytest.approx(0.0)  # past the budget it stays at the end, not back up
+    for bad in (-0.1, 1.5, float("nan"), True, "0.3"):
+        with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got"):
+            check_anneal_tail(bad, "--anneal-tail")
 
 
 def test_plateau_halves_after_patience_bad_epochs():
