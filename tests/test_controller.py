@@ -190,6 +190,8 @@ def test_pretrained_controller_ships_and_loads():
     adaptive = controller.range_test_adaptive_fraction
     assert adaptive is None or f"--range-test-adaptive-fraction {adaptive:g}" in recipe
     assert adaptive is not None or "--range-test-adaptive-fraction" not in recipe
+    tail = controller.anneal_tail
+    assert f"--anneal-tail {tail:g}" in recipe if tail else "--anneal-tail" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

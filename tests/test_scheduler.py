@@ -21,9 +21,8 @@ def same_run_factory(config):
 def test_scheduler_makes_the_same_decisions_as_the_env_on_the_same_run(make):
     controller = make()
     config = get_spec("wine-mlp").sample(np.random.default_rng(SEED), epochs=8, lr=0.01, optimizer="sgd")
-    env = TrainingRunEnv(
-        same_run_factory(config), multipliers=controller.multipliers, relative_lr_bounds=controller.relative_lr_bounds
-    )
+    settings = dict(multipliers=controller.multipliers, relative_lr_bounds=controller.relative_lr_bounds)
+    env = TrainingRunEnv(same_run_factory(config), **settings, anneal_tail=controller.anneal_tail)  # no range test
     episode = run_episode(env, controller.act, seed=SEED)
     env_lrs = [r["lr"] for r in episode.records]
 
