@@ -22,7 +22,13 @@ from lr_agent.errors import UnknownNameError
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
-IMAGE_SHAPES = {"digits": (1, 8, 8), "shapes": (1, 8, 8), "gratings": (1, 8, 8), "textures": (1, 8, 8)}
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "shapes": (1, 8, 8),
+    "gratings": (1, 8, 8),
+    "textures": (1, 8, 8),
+    "spots": (1, 8, 8),
+}
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
 """The characters the ``text`` data set keeps; every other character is one more class."""
@@ -34,6 +40,7 @@ SEQUENCE_SHAPES = {
     "adding": (12, 2),
     "majority": (16, 4),
     "sines": (24, 1),
+    "brackets": (16, 2),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -310,6 +317,86 @@ def _sines() -> Dataset:
     return Dataset(series[:, :steps].astype(np.float32), series[:, steps], REGRESSION, sequence_shape=(steps, 1))
 
 
+def _spots() -> Dataset:
+    """8×8 images of 1 to 4 blurred spots (σ = 0.8 pixel, brightness 0.6 to 1.4) at random places,
+    in noise (σ = 0.3); the class is how many spots there are, less one. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 4, n)
+    rows, cols = np.mgrid[0:8, 0:8]
+    images = rng.normal(0.0, 0.3, (n, 8, 8))
+    for i, count in enumerate(y + 1):
+        for r, c, brightness in zip(*rng.uniform(0.5, 6.5, (2, count)), rng.uniform(0.6, 1.4, count), strict=True):
+            images[i] += brightness * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * 0.8**2))
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["spots"])
+
+
+def _imbalanced() -> Dataset:
+    """Three classes of 80%, 15% and 5% of 3000 samples in 20 features (6 informative, 4 of them
+    redundant copies, 3% of the labels flipped): scikit-learn's ``make_classification``."""
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=3000, n_features=20, n_informative=6, n_redundant=4, n_classes=3,
+        weights=[0.8, 0.15, 0.05], flip_y=0.03, class_sep=0.8, random_state=0,
+    )  # fmt: skip
+    return Dataset(x.astype(np.float32), y.astype(np.int64), CLASSIFICATION)
+
+
+def _brackets() -> Dataset:
+    """Sequences of 16 brackets, one-hot ``(`` or ``)``; the class is whether they are balanced,
+    flipped in 10% of the samples (label noise). Half are balanced; of the rest, half have as
+    many of each but close one too early, half are a balanced one with a bracket flipped.
+    3000 samples."""
+    rng = np.random.default_rng(0)
+    steps = SEQUENCE_SHAPES["brackets"][0]
+
+    def balanced() -> np.ndarray:
+        seq, depth, opened = [], 0, 0
+        for position in range(steps):
+            left = steps - position
+            must_close = depth == left  # as many to close as places left
+            may_close = depth > 0
+            opens = not must_close and (not may_close or opened == steps // 2 or rng.random() < 0.5)
+            opens = opens and opened < steps // 2
+            seq.append(0 if opens else 1)
+            depth += 1 if opens else -1
+            opened += opens
+        return np.array(seq)
+
+    def valid(seq: np.ndarray) -> bool:
+        depth = np.cumsum(np.where(seq == 0, 1, -1))
+        return bool(depth.min() >= 0 and depth[-1] == 0)
+
+    x, y = [], []
+    for i in range(3000):
+        if i % 2 == 0:
+            seq = balanced()
+        elif i % 4 == 1:
+            seq = rng.permutation(np.repeat([0, 1], steps // 2))
+            while valid(seq):
+                seq = rng.permutation(seq)
+        else:
+            seq = balanced()
+            seq[rng.integers(steps)] ^= 1
+        x.append(np.eye(2, dtype=np.float32)[seq].reshape(-1))
+        y.append(int(valid(seq)))
+    y = np.array(y)
+    noisy = rng.random(len(y)) < 0.1
+    y[noisy] ^= 1
+    return Dataset(np.stack(x), y, CLASSIFICATION, sequence_shape=(steps, 2), standardise=False)
+
+
+def _ripple() -> Dataset:
+    """A radial ripple in 4-D: the target is sin(2r) / (1 + r) of the distance r from the origin
+    of a point uniform in [-3, 3]^4, with noise (σ = 0.05). 3000 samples."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3.0, 3.0, (3000, 4))
+    r = np.linalg.norm(x, axis=1)
+    y = np.sin(2 * r) / (1 + r) + rng.normal(0.0, 0.05, len(r))
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -337,6 +424,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "checkerboard": _checkerboard,
     "majority": _majority,
     "sines": _sines,
+    "spots": _spots,
+    "imbalanced": _imbalanced,
+    "brackets": _brackets,
+    "ripple": _ripple,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -70,12 +70,18 @@ GENERATED = {
     "checkerboard": 2,
     "majority": 4,
     "sines": 1,
+    "spots": 4,
+    "imbalanced": 3,
+    "brackets": 2,
+    "ripple": 1,
 }
+IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
+"""Generated classification data sets whose classes are unequal on purpose: their shares."""
 # The test workloads' data (experiments/quality.toml) must not change under a measurement. The
 # digests were taken with scikit-learn 1.9.1 and numpy's default_rng; quantiles and swiss_roll come
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
-# four were entry 12's test workloads and are now selection workloads; the last four are entry 13's
-# (s_curve comes from scikit-learn too).
+# four were entry 12's test workloads and are now selection workloads; the next four entry 13's
+# (s_curve comes from scikit-learn too), the last four entry 14's (imbalanced from scikit-learn).
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -85,6 +91,10 @@ DIGESTS = {
     "checkerboard": "297c76e7f66f61d3",
     "majority": "56a2963305c18c4e",
     "sines": "9363b984190766a4",
+    "spots": "9205a012eb0b55b6",
+    "imbalanced": "eb5a2a2182da6d35",
+    "brackets": "6f10ed8c11b11da4",
+    "ripple": "babcdaff9fbc5b24",
 }
 
 
@@ -100,7 +110,9 @@ def test_generated_data_sets_are_fixed_and_well_formed(source, num_outputs):
     for shape in (first.image_shape, first.sequence_shape):
         if shape is not None:
             assert first.x.shape[1] == math.prod(shape)
-    if first.task == datasets.CLASSIFICATION:
+    if source in IMBALANCED:
+        np.testing.assert_allclose(np.bincount(first.y) / len(first.y), IMBALANCED[source], atol=0.02)
+    elif first.task == datasets.CLASSIFICATION:
         counts = np.bincount(first.y)
         assert counts.min() > 0.5 * counts.max()
 
@@ -120,6 +132,25 @@ def test_the_adding_problem_sums_the_two_marked_values_one_in_each_half():
     assert (marks[:, : steps // 2].sum(1) == 1).all()
     noise = data.y - (values * marks).sum(1)
     assert abs(noise.mean()) < 0.01 and 0.09 < noise.std() < 0.11
+
+
+def test_the_brackets_class_is_whether_they_balance_but_for_a_tenth_and_half_the_unbalanced_count_evenly():
+    data = datasets.BUILTIN["brackets"]()
+    steps = datasets.SEQUENCE_SHAPES["brackets"][0]
+    sequences = data.x.reshape(len(data.x), steps, 2)
+    assert not data.standardise and (sequences.sum(-1) == 1).all()
+    depth = np.cumsum(sequences[..., 0] - sequences[..., 1], axis=1)
+    balanced = (depth.min(1) >= 0) & (depth[:, -1] == 0)
+    assert 0.08 < (data.y != balanced).mean() < 0.12  # the label noise
+    even = depth[:, -1] == 0  # as many of each: only the order tells
+    assert 0.45 < (even & ~balanced).sum() / (~balanced).sum() < 0.55
+
+
+def test_the_ripple_is_a_noisy_function_of_the_distance_from_the_origin():
+    data = datasets.BUILTIN["ripple"]()
+    r = np.linalg.norm(data.x, axis=1)
+    noise = data.y - np.sin(2 * r) / (1 + r)
+    assert abs(noise.mean()) < 0.01 and 0.045 < noise.std() < 0.055
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
@@ -242,7 +273,7 @@ def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay
 @pytest.mark.parametrize(
     "source, kind, depth, message",
     [
-        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, adding, majority, sines\); 'wine'"),
+        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, .*, brackets\); 'wine'"),
         ("wine", "transformer", 1, r"transformer needs a sequence data set \(text, .*\); 'wine' is not one"),
         (
             "waveforms",
