@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lr_agent.agents import TrainOptions
 from lr_agent.compare import CompareOptions, compare, text_table
@@ -89,17 +90,14 @@ def run_baseline(options: BaselineOptions) -> None:
 
 
 @dataclass
-class ExportOptions:
-    """Export the latest checkpoint of a training run as a controller file (.lrc)."""
+class ControllerFileOptions:
+    """Settings of a controller file that need no training: its range test and its anneal tail."""
 
-    run_dir: Path = option(None, "training run folder (written by lr-agent train)", positional=True)
-    out: Path = option(Path("controller.lrc"), "controller file to write")
-    onnx: bool = option(False, "also write an ONNX model of the policy beside it (.onnx)")
     range_test_extend: float | None = option(
-        None, "decades the controller's range test may go on past its span while the loss falls (default: as trained)"
+        None, "decades the range test may go on past its span while the loss falls; None: unchanged"
     )
     range_test_fraction: float | None = option(
-        None, "the range test suggests this fraction of the LR at its loss minimum (default: as trained)"
+        None, "the range test suggests this fraction of the LR at its loss minimum; None: unchanged"
     )
     range_test_flat_fallback: bool = option(
         False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
@@ -110,6 +108,25 @@ class ExportOptions:
     anneal_tail: float | None = option(
         None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
     )
+
+    def file_settings(self) -> dict[str, Any]:
+        """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
+        return {
+            "range_test_extend": self.range_test_extend,
+            "range_test_fraction": self.range_test_fraction,
+            "range_test_flat_fallback": self.range_test_flat_fallback or None,
+            "range_test_adaptive_fraction": self.range_test_adaptive_fraction,
+            "anneal_tail": self.anneal_tail,
+        }
+
+
+@dataclass
+class ExportOptions(ControllerFileOptions):
+    """Export the latest checkpoint of a training run as a controller file (.lrc)."""
+
+    run_dir: Path = option(None, "training run folder (written by lr-agent train)", positional=True)
+    out: Path = option(Path("controller.lrc"), "controller file to write")
+    onnx: bool = option(False, "also write an ONNX model of the policy beside it (.onnx)")
 
 
 def run_train(options: TrainOptions) -> None:
@@ -125,15 +142,7 @@ def run_export(options: ExportOptions) -> None:
     """Export and describe the controller."""
     from lr_agent.agents import export
 
-    controller = export(
-        options.run_dir,
-        options.out,
-        range_test_extend=options.range_test_extend,
-        range_test_fraction=options.range_test_fraction,
-        range_test_flat_fallback=options.range_test_flat_fallback or None,
-        range_test_adaptive_fraction=options.range_test_adaptive_fraction,
-        anneal_tail=options.anneal_tail,
-    )
+    controller = export(options.run_dir, options.out, **options.file_settings())
     info = controller.info
     steps, mode = info["env_steps"], controller.action_mode
     print(f"wrote {options.out}: {info['algorithm']} after {steps} env steps, {mode} actions")
@@ -145,29 +154,14 @@ def run_export(options: ExportOptions) -> None:
 
 
 @dataclass
-class EnsembleOptions:
+class EnsembleOptions(ControllerFileOptions):
     """Combine controller files into one that acts on the mean of their outputs (see lr_agent.ensemble)."""
 
     members: list[str] = option(
-        None, "controller files (.lrc), comma-separated; the first's range test is kept", positional=True
+        None, "controller files (.lrc), comma-separated; the first's settings are kept", positional=True
     )
     out: Path = option(Path("ensemble.lrc"), "controller file to write")
     onnx: bool = option(False, "also write an ONNX model of the ensemble beside it (.onnx)")
-    range_test_extend: float | None = option(
-        None, "decades the range test may go on past its span while the loss falls (default: the first member's)"
-    )
-    range_test_fraction: float | None = option(
-        None, "the range test suggests this fraction of the LR at its loss minimum (default: the members')"
-    )
-    range_test_flat_fallback: bool = option(
-        False, "where the range test's loss never falls beyond its noise, suggest from where it starts to rise"
-    )
-    range_test_adaptive_fraction: float | None = option(
-        None, "the fraction the range test suggests when the optimizer is adaptive (Adam, RMSprop, Adagrad...)"
-    )
-    anneal_tail: float | None = option(
-        None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
-    )
 
 
 def run_ensemble(options: EnsembleOptions) -> None:
@@ -176,20 +170,7 @@ def run_ensemble(options: EnsembleOptions) -> None:
     from lr_agent.ensemble import ensemble
 
     members = [Controller.load(path) for path in options.members]
-    controller = ensemble(
-        members,
-        options.range_test_extend,
-        names=options.members,
-        extend_name="--range-test-extend",
-        range_test_fraction=options.range_test_fraction,
-        fraction_name="--range-test-fraction",
-        range_test_flat_fallback=options.range_test_flat_fallback or None,
-        flat_fallback_name="--range-test-flat-fallback",
-        range_test_adaptive_fraction=options.range_test_adaptive_fraction,
-        adaptive_fraction_name="--range-test-adaptive-fraction",
-        anneal_tail=options.anneal_tail,
-        anneal_tail_name="--anneal-tail",
-    )
+    controller = ensemble(members, names=options.members, flags=True, **options.file_settings())
     controller.save(options.out)
     print(f"wrote {options.out}: the mean of {len(members)} controllers ({controller.fingerprint})")
     for path, member in zip(options.members, members, strict=True):

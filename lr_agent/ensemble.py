@@ -38,15 +38,11 @@ def ensemble(
     members: Sequence[Controller],
     range_test_extend: float | None = None,
     names: Sequence[str] | None = None,
-    extend_name: str = "range_test_extend",
     range_test_fraction: float | None = None,
-    fraction_name: str = "range_test_fraction",
     range_test_flat_fallback: bool | None = None,
-    flat_fallback_name: str = "range_test_flat_fallback",
     range_test_adaptive_fraction: float | None = None,
-    adaptive_fraction_name: str = "range_test_adaptive_fraction",
     anneal_tail: float | None = None,
-    anneal_tail_name: str = "anneal_tail",
+    flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
 
@@ -58,8 +54,8 @@ def ensemble(
     ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
     handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
     the weights stay the members'); ``anneal_tail``, when given, replaces the first member's
-    anneal tail. ``names`` (file paths, say) name the members in errors, the other ``*_name``
-    arguments the settings.
+    anneal tail. ``names`` (file paths, say) name the members in errors; with ``flags``, errors
+    name the settings as ``lr-agent ensemble``'s flags (``--range-test-extend``).
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -72,12 +68,24 @@ def ensemble(
         raise ValueError(f"{len(names)} names for {len(members)} controllers")
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least two controllers, got {len(members)}")
-    if range_test_extend is not None:
-        check_range_test_extend(range_test_extend, extend_name)
-    if range_test_fraction is not None:
-        check_range_test_fraction(range_test_fraction, fraction_name)
-    if range_test_adaptive_fraction is not None:
-        check_range_test_fraction(range_test_adaptive_fraction, adaptive_fraction_name)
+    overrides = {  # field: its value, None for the first member's
+        "range_test_extend": range_test_extend,
+        "range_test_fraction": range_test_fraction,
+        "range_test_flat_fallback": range_test_flat_fallback,
+        "range_test_adaptive_fraction": range_test_adaptive_fraction,
+        "anneal_tail": anneal_tail,
+    }
+    overrides = {field: value for field, value in overrides.items() if value is not None}
+    label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}
+    checks = {
+        "range_test_extend": check_range_test_extend,
+        "range_test_fraction": check_range_test_fraction,
+        "range_test_adaptive_fraction": check_range_test_fraction,
+        "anneal_tail": check_anneal_tail,
+    }
+    for field, value in overrides.items():
+        if field in checks:
+            checks[field](value, label[field])
     first = members[0]
     seen: dict[str, str] = {}
     for name, member in zip(names, members, strict=True):
@@ -102,18 +110,10 @@ def ensemble(
             differences.append(f"algorithm {algorithms[0]!r} (against {algorithms[1]!r})")
         if differences:
             raise ValueError(f"{name} differs from {names[0]}: {'; '.join(differences)}")
-    overrides = {  # field: (value, the name errors give it); None: the first member's
-        "range_test_extend": (range_test_extend, extend_name),
-        "range_test_fraction": (range_test_fraction, fraction_name),
-        "range_test_flat_fallback": (range_test_flat_fallback, flat_fallback_name),
-        "range_test_adaptive_fraction": (range_test_adaptive_fraction, adaptive_fraction_name),
-    }
-    overrides = {field: given for field, given in overrides.items() if given[0] is not None}
-    changed = [name for value, name in overrides.values() if value is not False]  # False: no fallback, no change
+    # False: no fallback, no change; the anneal tail needs no range test
+    changed = [f for f, value in overrides.items() if f.startswith("range_test_") and value is not False]
     if changed and not first.range_test_steps:
-        raise ValueError(f"{changed[0]}: {names[0]} has no range test to change")
-    if anneal_tail is not None:
-        overrides["anneal_tail"] = (check_anneal_tail(anneal_tail, anneal_tail_name), anneal_tail_name)
+        raise ValueError(f"{label[changed[0]]}: {names[0]} has no range test to change")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)
@@ -139,7 +139,7 @@ def ensemble(
         head=head,
         obs_mean=mean,
         obs_var=var,
-        **{field: value for field, (value, _) in overrides.items()},
+        **overrides,
         info=_ensemble_info(members),
     )
 
