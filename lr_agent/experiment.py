@@ -8,7 +8,8 @@ LR-free optimizers (``schedulefree``: Schedule-Free AdamW, ``prodigy``: Prodigy,
 each at its own default LR), or ``pbt``: Ray Tune's Population Based Training
 over the LR of a constant schedule. Every trial reports each epoch to Tune;
 Tune keeps the results, so running an interrupted experiment again resumes it
-and skips the trials that finished. A folder holds one set of trials: running it
+and skips the trials that finished; a PBT population that was cut short starts
+again (Tune cannot resume synchronous PBT). A folder holds one set of trials: running it
 with a changed file (other methods, workloads, LRs or seeds) is an error that
 names the file to remove, never a silent report on the old set.
 """
@@ -19,6 +20,7 @@ import functools
 import json
 import logging
 import math
+import shutil
 import statistics
 import tempfile
 from collections import defaultdict
@@ -401,6 +403,13 @@ def _run_pbt(
                 mode="min",
                 reuse_actors=True,  # an exploit restores a checkpoint in the same process, not a new one
             )
+            if not report_only and _interrupted(tuner, path, population):
+                logger.warning(
+                    "PBT population %s was interrupted; Tune cannot resume synchronous PBT (its runs would stay "
+                    "paused), so the population starts again",
+                    path,
+                )
+                shutil.rmtree(path)
             results = _results(tuner, path, report_only)
             if results is None:
                 continue
@@ -414,6 +423,23 @@ def _run_pbt(
                 best["optimizer_steps"] = sum(m["optimizer_steps"] for m in members)
                 rows.append(best)
     return rows
+
+
+def _interrupted(make_tuner, path: Path, population: int) -> bool:
+    """Whether ``path`` holds a PBT population that an earlier run left with members unfinished.
+
+    Tune restores such a population with its synchronous PBT scheduler's state lost, and every
+    member then waits, paused, for a perturbation that never comes (ray-project/ray#48616).
+    """
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(path)):
+        return False
+    try:
+        results = make_tuner().get_results()
+    except RuntimeError:  # the folder was made, but no member ran there
+        return True
+    return sum(r.error is None and bool((r.metrics or {}).get("done")) for r in results) < population
 
 
 def summarise(rows: list[dict[str, Any]]) -> tuple[dict, dict]:

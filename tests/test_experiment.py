@@ -65,6 +65,55 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     assert list(csv.DictReader((folder / "results.csv").open())) == rows
 
 
+def test_a_pbt_population_cut_short_starts_again_instead_of_waiting_for_ever(ray_instance, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    import lr_agent.experiment
+
+    marker = tmp_path / "interrupted"  # a file: Tune pickles the scheduler, and a restore unpickles it
+
+    class CtrlCAfterTheSecondPerturbation(PopulationBasedTraining):  # the driver's scheduler: a fixed point of the run
+        def on_trial_result(self, tune_controller, trial, result):
+            if result["training_iteration"] >= 5 and not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: Tune saves its state and stops
+            return super().on_trial_result(tune_controller, trial, result)
+
+    def interrupting(config):  # pbt_scheduler's settings
+        mutations = {"lr": tune.loguniform(min(config.grid_lrs), max(config.grid_lrs))}
+        return CtrlCAfterTheSecondPerturbation(
+            time_attr="training_iteration", perturbation_interval=config.pbt_interval,
+            hyperparam_mutations=mutations, synch=True,
+        )  # fmt: skip
+
+    path = tmp_path / "pbt.toml"
+    path.write_text(TINY.replace("epochs = 4", "epochs = 8") + f'storage = "{tmp_path}"\n')
+    config = dataclasses.replace(ExperimentConfig.from_toml(path), methods=["pbt"])
+    monkeypatch.setattr(lr_agent.experiment, "pbt_scheduler", interrupting)
+    folder = run_experiment(config)
+    assert marker.exists()
+    assert not any(r["group"] == "pbt" for r in csv.DictReader((folder / "results.csv").open()))
+    monkeypatch.undo()
+
+    def hung(*_):
+        raise TimeoutError("the resumed PBT population is still running after 4 minutes")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(240)  # a failure, not a hung test run, if the population waits for ever again
+    try:
+        run_experiment(config)  # Tune's restore would leave every member paused for ever
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    assert [r["method"] for r in rows if r["group"] == "pbt"] == ["pbt"]
+    assert [float(r["epochs"]) for r in rows if r["group"] == "pbt"] == [8]
+
+
 def test_report_only_on_an_experiment_that_never_ran_writes_an_empty_report(ray_instance, tmp_path):
     path = tmp_path / "tiny.toml"
     path.write_text(TINY + f'storage = "{tmp_path / "store"}"\n')
