@@ -7,7 +7,7 @@ from each of 4 initial LRs (the whole sweep kept), and a grid of constant and co
 (a short-run probe), and is scored by the cosine run's final validation loss at that LR
 (log-linear between grid LRs, clamped at the grid's ends) over the grid's best: what the range
 test + cosine would reach from that anchor, roughly. Cases are appended to OUT as they finish
-and skipped when run again.
+and skipped when run again (with the same controller and grid: remove OUT after a change).
 
     python experiments/anchor_rules.py experiments/select.toml experiments/quality.toml --seeds 0 1
 """
@@ -18,7 +18,7 @@ import argparse
 import json
 import math
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -57,7 +57,7 @@ def measure(workload: str, seed: int) -> dict:
              "min_lr": sweep.best_lr, "flat": sweep.flat, "epochs": info["run"]["epochs"]}
         )  # fmt: skip
     baseline = controller_env(workload, None)
-    curves = {}
+    curves = {}  # one validation loss per epoch: every spec acts once an epoch (steps_per_action 0)
     for name in ("constant", "cosine"):
         for lr in GRID:
             episode = run_episode(baseline, schedules.make_schedule(name), seed=seed, options={"lr": lr}, name=name)
@@ -100,7 +100,7 @@ RULES = {
     "the steepest fall": lambda t, c: steepest(t) or t["anchor"],
     "3 short runs around the anchor, 1 epoch": lambda t, c: short_runs(c, nearest(t["anchor"], 1), 1),
     "3 short runs around the anchor, 10% of the budget": lambda t, c: short_runs(
-        c, nearest(t["anchor"], 1), max(1, round(0.1 * t["epochs"]))
+        c, nearest(t["anchor"], 1), math.ceil(0.1 * t["epochs"])
     ),
     "5 short runs around the anchor, 1 epoch": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 1),
     "all 7 grid LRs, 1 epoch": lambda t, c: short_runs(c, GRID, 1),
@@ -144,16 +144,20 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="processes (one core each)")
     args = parser.parse_args()
     groups = {file.stem: ExperimentConfig.from_toml(file).workloads for file in args.experiments}
-    wanted = [(w, s) for workloads in groups.values() for w in workloads for s in args.seeds]
+    wanted = list(dict.fromkeys((w, s) for workloads in groups.values() for w in workloads for s in args.seeds))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {}
     if args.out.exists():
         for line in args.out.read_text().splitlines():
-            case = json.loads(line)
+            try:
+                case = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a run that was killed while writing it
+                continue
             done[(case["workload"], case["seed"])] = case
     todo = [key for key in wanted if key not in done]
     with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
-        for case in pool.map(measure, *zip(*todo, strict=True)) if todo else []:
+        for future in as_completed([pool.submit(measure, *key) for key in todo]):
+            case = future.result()
             with args.out.open("a") as out:
                 out.write(json.dumps(case) + "\n")
             done[(case["workload"], case["seed"])] = case

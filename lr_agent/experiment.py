@@ -8,8 +8,8 @@ LR-free optimizers (``schedulefree``: Schedule-Free AdamW, ``prodigy``: Prodigy,
 each at its own default LR), or ``pbt``: Ray Tune's Population Based Training
 over the LR of a constant schedule. Every trial reports each epoch to Tune;
 Tune keeps the results, so running an interrupted experiment again resumes it
-and skips the trials that finished; a PBT population that was cut short starts
-again (Tune cannot resume synchronous PBT). A folder holds one set of trials: running it
+and skips the trials that finished; a PBT population that was cut short is moved
+aside and starts again (Tune cannot resume synchronous PBT). A folder holds one set of trials: running it
 with a changed file (other methods, workloads, LRs or seeds) is an error that
 names the file to remove, never a silent report on the old set.
 """
@@ -20,9 +20,9 @@ import functools
 import json
 import logging
 import math
-import shutil
 import statistics
 import tempfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -404,19 +404,21 @@ def _run_pbt(
                 reuse_actors=True,  # an exploit restores a checkpoint in the same process, not a new one
             )
             if not report_only and _interrupted(tuner, path, population):
+                aside = path.with_name(f"{path.name}.interrupted-{time.strftime('%Y%m%d-%H%M%S')}")
                 logger.warning(
                     "PBT population %s was interrupted; Tune cannot resume synchronous PBT (its runs would stay "
-                    "paused), so the population starts again",
+                    "paused), so it starts again; the interrupted one is kept in %s",
                     path,
+                    aside,
                 )
-                shutil.rmtree(path)
+                path.rename(aside)
             results = _results(tuner, path, report_only)
             if results is None:
                 continue
             members = _rows(
                 results, lambda c: dict(group="pbt", method="pbt", workload=c["workload"], lr=0.0, seed=c["seed"])
             )
-            if report_only and len(members) < population:
+            if len(members) < population:
                 logger.warning("PBT population %s-%s did not finish; left out of the report", workload, seed)
             elif members:
                 best = min(members, key=lambda r: r["final_val_loss"])
@@ -439,7 +441,8 @@ def _interrupted(make_tuner, path: Path, population: int) -> bool:
         results = make_tuner().get_results()
     except RuntimeError:  # the folder was made, but no member ran there
         return True
-    return sum(r.error is None and bool((r.metrics or {}).get("done")) for r in results) < population
+    settled = sum(r.error is not None or bool((r.metrics or {}).get("done")) for r in results)
+    return settled < population  # Tune retries an errored member itself (resume_errored)
 
 
 def summarise(rows: list[dict[str, Any]]) -> tuple[dict, dict]:

@@ -94,7 +94,12 @@ def test_a_pbt_population_cut_short_starts_again_instead_of_waiting_for_ever(ray
     path.write_text(TINY.replace("epochs = 4", "epochs = 8") + f'storage = "{tmp_path}"\n')
     config = dataclasses.replace(ExperimentConfig.from_toml(path), methods=["pbt"])
     monkeypatch.setattr(lr_agent.experiment, "pbt_scheduler", interrupting)
-    folder = run_experiment(config)
+    monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)  # Tune's handler takes the SIGINT, not pytest
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        folder = run_experiment(config)
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Tune leaves its own handler behind
     assert marker.exists()
     assert not any(r["group"] == "pbt" for r in csv.DictReader((folder / "results.csv").open()))
     monkeypatch.undo()
@@ -112,6 +117,7 @@ def test_a_pbt_population_cut_short_starts_again_instead_of_waiting_for_ever(ray
     rows = list(csv.DictReader((folder / "results.csv").open()))
     assert [r["method"] for r in rows if r["group"] == "pbt"] == ["pbt"]
     assert [float(r["epochs"]) for r in rows if r["group"] == "pbt"] == [8]
+    assert len(list(folder.glob("pbt-wine-mlp-0.interrupted-*/lr_agent_trials.json"))) == 1  # kept, not deleted
 
 
 def test_report_only_on_an_experiment_that_never_ran_writes_an_empty_report(ray_instance, tmp_path):
