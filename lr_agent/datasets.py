@@ -355,10 +355,8 @@ def _brackets() -> Dataset:
         seq, depth, opened = [], 0, 0
         for position in range(steps):
             left = steps - position
-            must_close = depth == left  # as many to close as places left
-            may_close = depth > 0
-            opens = not must_close and (not may_close or opened == steps // 2 or rng.random() < 0.5)
-            opens = opens and opened < steps // 2
+            must_close = depth == left or opened == steps // 2  # as many to close as places left
+            opens = not must_close and (depth == 0 or rng.random() < 0.5)
             seq.append(0 if opens else 1)
             depth += 1 if opens else -1
             opened += opens

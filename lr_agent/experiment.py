@@ -9,9 +9,10 @@ each at its own default LR), or ``pbt``: Ray Tune's Population Based Training
 over the LR of a constant schedule. Every trial reports each epoch to Tune;
 Tune keeps the results, so running an interrupted experiment again resumes it
 and skips the trials that finished; a PBT population that was cut short is moved
-aside and starts again (Tune cannot resume synchronous PBT). A folder holds one set of trials: running it
-with a changed file (other methods, workloads, LRs or seeds) is an error that
-names the file to remove, never a silent report on the old set.
+aside and starts again (Tune cannot resume synchronous PBT). A folder holds one
+set of trials: running it with a changed file (other methods, workloads, LRs or
+seeds) is an error that names the file to remove, never a silent report on the
+old set.
 """
 
 from __future__ import annotations

@@ -69,38 +69,27 @@ def test_a_pbt_population_cut_short_starts_again_instead_of_waiting_for_ever(ray
     import os
     import signal
 
-    from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining
 
-    import lr_agent.experiment
+    on_trial_result, interrupted = PopulationBasedTraining.on_trial_result, []
 
-    marker = tmp_path / "interrupted"  # a file: Tune pickles the scheduler, and a restore unpickles it
-
-    class CtrlCAfterTheSecondPerturbation(PopulationBasedTraining):  # the driver's scheduler: a fixed point of the run
-        def on_trial_result(self, tune_controller, trial, result):
-            if result["training_iteration"] >= 5 and not marker.exists():
-                marker.touch()
-                os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: Tune saves its state and stops
-            return super().on_trial_result(tune_controller, trial, result)
-
-    def interrupting(config):  # pbt_scheduler's settings
-        mutations = {"lr": tune.loguniform(min(config.grid_lrs), max(config.grid_lrs))}
-        return CtrlCAfterTheSecondPerturbation(
-            time_attr="training_iteration", perturbation_interval=config.pbt_interval,
-            hyperparam_mutations=mutations, synch=True,
-        )  # fmt: skip
+    def ctrl_c_after_the_second_perturbation(self, tune_controller, trial, result):  # in the driver: a fixed point
+        if result["training_iteration"] >= 5 and not interrupted:
+            interrupted.append(trial)
+            os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: Tune saves its state and stops
+        return on_trial_result(self, tune_controller, trial, result)
 
     path = tmp_path / "pbt.toml"
     path.write_text(TINY.replace("epochs = 4", "epochs = 8") + f'storage = "{tmp_path}"\n')
     config = dataclasses.replace(ExperimentConfig.from_toml(path), methods=["pbt"])
-    monkeypatch.setattr(lr_agent.experiment, "pbt_scheduler", interrupting)
+    monkeypatch.setattr(PopulationBasedTraining, "on_trial_result", ctrl_c_after_the_second_perturbation)
     monkeypatch.delenv("TUNE_DISABLE_SIGINT_HANDLER", raising=False)  # Tune's handler takes the SIGINT, not pytest
     sigint = signal.getsignal(signal.SIGINT)
     try:
         folder = run_experiment(config)
     finally:
         signal.signal(signal.SIGINT, sigint)  # Tune leaves its own handler behind
-    assert marker.exists()
+    assert interrupted
     assert not any(r["group"] == "pbt" for r in csv.DictReader((folder / "results.csv").open()))
     monkeypatch.undo()
 
