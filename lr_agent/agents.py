@@ -34,6 +34,7 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
+from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
 from lr_agent.schedules import (
     check_anchor_jitter,
     check_anneal_tail,
@@ -436,8 +437,13 @@ def load_run(run_dir: str | Path) -> tuple[TrainOptions, Any, Any]:
     return options, model, normalizer
 
 
-FILE_ONLY_SETTINGS = ("range_test_flat_fallback", "range_test_adaptive_fraction")
-"""Range-test settings that export can give a controller but training does not know."""
+FILE_ONLY_SETTINGS = (
+    "range_test_flat_fallback",
+    "range_test_adaptive_fraction",
+    "scale_probe_epochs",
+    "scale_probe_decades",
+)
+"""Range-test and scale-probe settings that export can give a controller but training does not know."""
 
 
 def export(
@@ -448,6 +454,8 @@ def export(
     range_test_flat_fallback: bool | None = None,
     range_test_adaptive_fraction: float | None = None,
     anneal_tail: float | None = None,
+    scale_probe_epochs: float | None = None,
+    scale_probe_decades: float | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
@@ -455,7 +463,8 @@ def export(
     extension, the suggested fraction and the handling of a flat loss of the range test the
     run trained with, and ``range_test_adaptive_fraction`` sets the fraction for adaptive
     optimizers (settings of the probe only: the weights are the run's); ``anneal_tail`` gives
-    the controller a cosine tail over that share of the budget (see :class:`Controller`).
+    the controller a cosine tail over that share of the budget, and ``scale_probe_epochs`` and
+    ``scale_probe_decades`` a scale probe after the range test (see :class:`Controller`).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
@@ -465,6 +474,10 @@ def export(
         check_range_test_fraction(range_test_adaptive_fraction, "--range-test-adaptive-fraction")
     if anneal_tail is not None:
         check_anneal_tail(anneal_tail, "--anneal-tail")
+    if scale_probe_epochs is not None:
+        check_scale_probe_epochs(scale_probe_epochs, "--scale-probe-epochs")
+    if scale_probe_decades is not None:
+        check_scale_probe_decades(scale_probe_decades, "--scale-probe-decades")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -473,11 +486,13 @@ def export(
         "range_test_fraction": range_test_fraction,
         "range_test_flat_fallback": range_test_flat_fallback,
         "range_test_adaptive_fraction": range_test_adaptive_fraction,
+        "scale_probe_epochs": scale_probe_epochs,
+        "scale_probe_decades": scale_probe_decades,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:
         flag = "--" + next(iter(changes)).replace("_", "-")
-        raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change")
+        raise ValueError(f"{flag}: {run_dir} trained without a range test, so there is none to change or check")
     # settings of the file, not of training
     file_settings = {name: changes.pop(name) for name in FILE_ONLY_SETTINGS if name in changes}
     options = dataclasses.replace(options, **changes)

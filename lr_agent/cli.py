@@ -91,7 +91,7 @@ def run_baseline(options: BaselineOptions) -> None:
 
 @dataclass
 class ControllerFileOptions:
-    """Settings of a controller file that need no training: its range test and its anneal tail."""
+    """Settings of a controller file that need no training: its range test, scale probe and anneal tail."""
 
     range_test_extend: float | None = option(
         None, "decades the range test may go on past its span while the loss falls; None: unchanged"
@@ -108,6 +108,12 @@ class ControllerFileOptions:
     anneal_tail: float | None = option(
         None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
     )
+    scale_probe_epochs: float | None = option(
+        None, "epochs each scale-probe candidate trains (the range test's LR, the grid LRs either side); 0: no probe"
+    )
+    scale_probe_decades: float | None = option(
+        None, "the scale probe's grid spacing in decades; None: unchanged (0.5 in a new file)"
+    )
 
     def file_settings(self) -> dict[str, Any]:
         """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
@@ -117,6 +123,8 @@ class ControllerFileOptions:
             "range_test_flat_fallback": self.range_test_flat_fallback or None,
             "range_test_adaptive_fraction": self.range_test_adaptive_fraction,
             "anneal_tail": self.anneal_tail,
+            "scale_probe_epochs": self.scale_probe_epochs,
+            "scale_probe_decades": self.scale_probe_decades,
         }
 
 

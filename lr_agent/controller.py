@@ -26,6 +26,7 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
+from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
 from lr_agent.schedules import (
     check_anneal_tail,
     check_range_test_extend,
@@ -34,7 +35,7 @@ from lr_agent.schedules import (
 )
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -73,6 +74,11 @@ class Controller:
     ``anneal_tail > 0`` multiplies the LR the controller picks by a cosine from 1 toward 0
     over the last ``anneal_tail`` of the budget (:func:`~lr_agent.schedules.anneal_factor`);
     the controller goes on seeing and moving its own LR, before the tail's factor.
+
+    ``scale_probe_epochs > 0`` checks the range test's suggestion with a scale probe
+    (:mod:`lr_agent.scale_probe`): the suggestion and the LRs ``scale_probe_decades`` either side
+    (on a fixed grid) each train that many epochs from the same weights, and the one with the
+    lowest validation loss becomes the anchor.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -95,6 +101,8 @@ class Controller:
     range_test_flat_fallback: bool = False
     range_test_adaptive_fraction: float | None = None
     anneal_tail: float = 0.0
+    scale_probe_epochs: float = 0.0
+    scale_probe_decades: float = 0.5
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -163,6 +171,7 @@ class Controller:
             "divergence_cut": self.divergence_cut,
             "range_test": self.range_test_settings(),
             **({"anneal_tail": self.anneal_tail} if self.anneal_tail else {}),
+            **({"scale_probe": self.scale_probe_settings()} if self.scale_probe_epochs else {}),
             "info": self.info,
         }
 
@@ -177,6 +186,10 @@ class Controller:
             **({"adaptive_fraction": a} if (a := self.range_test_adaptive_fraction) is not None else {}),
         }
 
+    def scale_probe_settings(self) -> dict[str, float]:
+        """The scale probe's settings as the file stores them."""
+        return {"epochs": self.scale_probe_epochs, "decades": self.scale_probe_decades}
+
     def range_test_fraction_for(self, optimizer: torch.optim.Optimizer) -> float:
         """The fraction of the loss minimum's LR the range test suggests for ``optimizer``:
         ``range_test_adaptive_fraction`` for an adaptive one when set, else ``range_test_fraction``."""
@@ -184,7 +197,7 @@ class Controller:
 
     def env_kwargs(self) -> dict[str, Any]:
         """The :class:`~lr_agent.env.TrainingRunEnv` settings that run this controller as it acts
-        in a user's loop: its action set, LR bounds, range test and anneal tail."""
+        in a user's loop: its action set, LR bounds, range test, scale probe and anneal tail."""
         return {
             "action_mode": self.action_mode,
             "multipliers": self.multipliers or (1.0,),
@@ -197,13 +210,17 @@ class Controller:
             "range_test_flat_fallback": self.range_test_flat_fallback,
             "range_test_adaptive_fraction": self.range_test_adaptive_fraction,
             "anneal_tail": self.anneal_tail,
+            "scale_probe_epochs": self.scale_probe_epochs,
+            "scale_probe_decades": self.scale_probe_decades,
         }
 
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        6 with an anneal tail, 5 with a fraction for adaptive optimizers, 4 with the range test's
-        flat fallback, 3 with its extension, else 2."""
+        7 with a scale probe, 6 with an anneal tail, 5 with a fraction for adaptive optimizers, 4
+        with the range test's flat fallback, 3 with its extension, else 2."""
+        if self.scale_probe_epochs:
+            return 7
         if self.anneal_tail:
             return 6
         if self.range_test_adaptive_fraction is not None:
@@ -258,6 +275,7 @@ class Controller:
             network, actions, observation = meta["network"], meta["actions"], meta["observation"]
             num_layers = int(network["num_layers"])
             range_test = meta.get("range_test", {"num_steps": 0, "fraction": 0.1, "span": [1e-4, 1e4]})  # new in v2
+            probe = meta.get("scale_probe", {"epochs": 0.0, "decades": 0.5})  # new in v7
             expected = {"obs_mean", "obs_var", "head.weight", "head.bias"}
             expected |= {f"layer{i}.{p}" for i in range(num_layers) for p in ("weight", "bias")}
             if set(tensors) != expected:
@@ -286,6 +304,8 @@ class Controller:
                 range_test_flat_fallback=range_test.get("flat_fallback", False),  # new in v4
                 range_test_adaptive_fraction=range_test.get("adaptive_fraction"),  # new in v5
                 anneal_tail=meta.get("anneal_tail", 0.0),  # new in v6
+                scale_probe_epochs=probe["epochs"],
+                scale_probe_decades=probe["decades"],
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -349,12 +369,16 @@ class Controller:
             if self.range_test_adaptive_fraction is not None:
                 check_range_test_fraction(self.range_test_adaptive_fraction, "range_test adaptive_fraction")
             check_anneal_tail(self.anneal_tail)
+            check_scale_probe_epochs(self.scale_probe_epochs, "scale_probe epochs")
+            check_scale_probe_decades(self.scale_probe_decades, "scale_probe decades")
         except ValueError as exc:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):
             raise fail(f"range_test flat_fallback must be true or false, got {self.range_test_flat_fallback!r}")
         if not self.range_test_steps and (self.range_test_flat_fallback or self.range_test_adaptive_fraction):
             raise fail("range_test flat_fallback and adaptive_fraction need a range test (num_steps is 0)")
+        if self.scale_probe_epochs and not self.range_test_steps:
+            raise fail("scale_probe needs a range test (range_test num_steps is 0): it checks the test's suggestion")
 
 
 def _read_safetensors(path: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from lr_agent.controller import Controller
+from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
 from lr_agent.schedules import check_anneal_tail, check_range_test_extend, check_range_test_fraction
 
 _MUST_AGREE = (
@@ -42,6 +43,8 @@ def ensemble(
     range_test_flat_fallback: bool | None = None,
     range_test_adaptive_fraction: float | None = None,
     anneal_tail: float | None = None,
+    scale_probe_epochs: float | None = None,
+    scale_probe_decades: float | None = None,
     flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
@@ -53,9 +56,10 @@ def ensemble(
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
     ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
     handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
-    the weights stay the members'); ``anneal_tail``, when given, replaces the first member's
-    anneal tail. ``names`` (file paths, say) name the members in errors; with ``flags``, errors
-    name the settings as ``lr-agent ensemble``'s flags (``--range-test-extend``).
+    the weights stay the members'); ``anneal_tail``, ``scale_probe_epochs`` and
+    ``scale_probe_decades``, when given, replace the first member's anneal tail and scale
+    probe. ``names`` (file paths, say) name the members in errors; with ``flags``, errors name
+    the settings as ``lr-agent ensemble``'s flags (``--range-test-extend``).
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -74,6 +78,8 @@ def ensemble(
         "range_test_flat_fallback": range_test_flat_fallback,
         "range_test_adaptive_fraction": range_test_adaptive_fraction,
         "anneal_tail": anneal_tail,
+        "scale_probe_epochs": scale_probe_epochs,
+        "scale_probe_decades": scale_probe_decades,
     }
     overrides = {field: value for field, value in overrides.items() if value is not None}
     label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}
@@ -82,6 +88,8 @@ def ensemble(
         "range_test_fraction": check_range_test_fraction,
         "range_test_adaptive_fraction": check_range_test_fraction,
         "anneal_tail": check_anneal_tail,
+        "scale_probe_epochs": check_scale_probe_epochs,
+        "scale_probe_decades": check_scale_probe_decades,
     }
     for field, value in overrides.items():
         if field in checks:
@@ -110,10 +118,11 @@ def ensemble(
             differences.append(f"algorithm {algorithms[0]!r} (against {algorithms[1]!r})")
         if differences:
             raise ValueError(f"{name} differs from {names[0]}: {'; '.join(differences)}")
-    # False: no fallback, no change; the anneal tail needs no range test
-    changed = [f for f, value in overrides.items() if f.startswith("range_test_") and value is not False]
+    # False: no fallback, no change; the anneal tail needs no range test, the scale probe does
+    needs_test = ("range_test_", "scale_probe_epochs")
+    changed = [f for f, value in overrides.items() if f.startswith(needs_test) and value is not False and value != 0]
     if changed and not first.range_test_steps:
-        raise ValueError(f"{label[changed[0]]}: {names[0]} has no range test to change")
+        raise ValueError(f"{label[changed[0]]}: {names[0]} has no range test to change or check")
     mean = torch.stack([m.obs_mean for m in members]).mean(0)
     var = torch.stack([m.obs_var for m in members]).mean(0)
     shared_scale = torch.rsqrt(var + first.obs_epsilon)

@@ -25,7 +25,7 @@ one more than recovers it). A non-finite loss ends the episode
 ``info`` holds the raw figures: ``train_loss``, ``val_loss``, ``val_accuracy``
 (None for regression), ``lr``, ``epoch`` (epochs done, fractional when chunks are
 smaller than an epoch), ``step`` (optimizer steps done), ``probe_steps`` (optimizer steps spent in
-LR range tests, outside the budget) and ``diverged``.
+LR range tests and scale probes, outside the budget) and ``diverged``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ import numpy as np
 import torch
 
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
+from lr_agent.scale_probe import (
+    ScaleProbeResult,
+    check_scale_probe_decades,
+    check_scale_probe_epochs,
+    probe_steps_per_candidate,
+    scale_probe,
+    scale_probe_candidates,
+)
 from lr_agent.schedules import (
     anneal_factor,
     check_anchor_jitter,
@@ -109,6 +117,13 @@ class TrainingRunEnv(gym.Env):
             (:func:`~lr_agent.schedules.anneal_factor`), while the agent's observation and its
             next move start from the LR it picked. ``info["lr"]`` is the LR the run trained at.
             0 (the default): no tail.
+        scale_probe_epochs: when positive, every episode checks its anchor (the range test's
+            suggestion, else the initial LR) with a scale probe (:mod:`lr_agent.scale_probe`):
+            the anchor snapped to the grid of LRs ``10 ** (k * scale_probe_decades)`` and the
+            grid LRs either side each train this many epochs at a constant LR from the same
+            weights and batches (restored after each; the steps count in ``probe_steps``), and
+            the one with the lowest validation loss becomes the anchor. 0 (the default): no probe.
+        scale_probe_decades: the probe's grid spacing, in decades (0.5: 1e-3, 3.16e-3, 1e-2...).
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -141,6 +156,8 @@ class TrainingRunEnv(gym.Env):
         range_test_adaptive_fraction: float | None = None,
         anchor_jitter: float = 0.0,
         anneal_tail: float = 0.0,
+        scale_probe_epochs: float = 0.0,
+        scale_probe_decades: float = 0.5,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -191,6 +208,9 @@ class TrainingRunEnv(gym.Env):
             check_range_test_fraction(range_test_adaptive_fraction, "range_test_adaptive_fraction")
         self.range_test_adaptive_fraction = range_test_adaptive_fraction
         self.anneal_tail = check_anneal_tail(anneal_tail)
+        self.scale_probe_epochs = check_scale_probe_epochs(scale_probe_epochs)
+        self.scale_probe_decades = check_scale_probe_decades(scale_probe_decades)
+        self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
 
@@ -228,6 +248,11 @@ class TrainingRunEnv(gym.Env):
             self.anchor_lr = self.lr_range_test(
                 self.range_test_steps, fraction, (low, high), ceiling, self.range_test_flat_fallback
             )
+            self.lr_bounds = self._bounds_around(self.anchor_lr)
+        self.scale_probe_result = None
+        if self.scale_probe_epochs:
+            self.scale_probe_result = self.scale_probe(self.anchor_lr)
+            self.anchor_lr = self.scale_probe_result.best_lr
             self.lr_bounds = self._bounds_around(self.anchor_lr)
         if self.anchor_jitter:
             low, high = self.lr_bounds
@@ -338,6 +363,37 @@ class TrainingRunEnv(gym.Env):
         workload.load_state_dict(saved)
         self.probe_steps += len(result.lrs)
         return result.suggested_lr
+
+    def scale_probe(self, anchor: float, epochs: float | None = None) -> ScaleProbeResult:
+        """Probe the LR's scale around ``anchor`` from the current weights, then restore them.
+
+        Each candidate (:func:`~lr_agent.scale_probe.scale_probe_candidates`, within the run's LR
+        bounds) trains ``epochs`` (default: ``scale_probe_epochs``) at a constant LR from the same
+        weights, optimizer state and batches, and is scored by the validation loss. The steps are
+        not charged to the episode's budget; ``probe_steps`` counts them.
+        """
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before scale_probe()")
+        workload = self.workload
+        epochs = check_scale_probe_epochs(self.scale_probe_epochs if epochs is None else epochs, "epochs")
+        if not epochs:
+            raise ValueError("scale_probe() needs epochs > 0 (this env's scale_probe_epochs is 0)")
+        steps = probe_steps_per_candidate(epochs, workload.steps_per_epoch)
+        saved = copy.deepcopy(workload.state_dict())
+
+        def short_run(lr: float) -> float:
+            workload.load_state_dict(copy.deepcopy(saved))  # a fresh copy: the optimizer keeps its tensors
+            for group, scale in zip(workload.optimizer.param_groups, self.group_scales, strict=True):
+                group["lr"] = lr * scale
+            self.probe_steps += steps
+            if not math.isfinite(workload.train(steps)):
+                return math.inf
+            return workload.evaluate().loss
+
+        candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds)
+        result = scale_probe(short_run, candidates)
+        workload.load_state_dict(saved)
+        return result
 
     def state_dict(self) -> dict[str, Any]:
         """A snapshot of the episode in progress: the run, the tracker, the counters and the env's RNG."""

@@ -12,6 +12,7 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
+from lr_agent.scale_probe import ScaleProbeResult, probe_steps_per_candidate, scale_probe, scale_probe_candidates
 from lr_agent.schedules import RangeTestResult, anneal_factor, lr_range_test, range_test_limits
 
 
@@ -35,7 +36,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     A controller trained to start from an LR range test (``controller.range_test_steps
     > 0``, as the shipped one is) wants :meth:`range_test` called once before the
-    first epoch; without it, the starting LR stands in for the test's suggestion.
+    first epoch; without it, the starting LR stands in for the test's suggestion. A controller
+    with a scale probe (``controller.scale_probe_epochs > 0``) also wants that call's
+    ``evaluate`` and ``steps_per_epoch``; without them, the test's suggestion stands unchecked.
 
     Example:
         >>> import torch, lr_agent
@@ -67,11 +70,19 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         self.tracker = ObservationTracker(self.start_lr, self.lr_bounds)
         self.lr = self.start_lr
         self.range_test_result: RangeTestResult | None = None  # what the range test saw, when it ran
+        self.scale_probe_result: ScaleProbeResult | None = None  # what the scale probe saw, when it ran
         self.range_tested = False
         super().__init__(optimizer)  # resume through load_state_dict, not last_epoch
 
-    def range_test(self, model: torch.nn.Module, train_step: Callable[[], float]) -> float:
-        """Run the controller's LR range test from the current weights; return the LR it anchors on.
+    def range_test(
+        self,
+        model: torch.nn.Module,
+        train_step: Callable[[], float],
+        evaluate: Callable[[], float] | None = None,
+        steps_per_epoch: int | None = None,
+    ) -> float:
+        """Run the controller's LR range test (and scale probe) from the current weights; return
+        the LR it anchors on.
 
         ``train_step()`` runs one optimizer step on the next batch at the LR this
         method has set in the optimizer, and returns that batch's loss. The test
@@ -82,9 +93,28 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         ``model`` and the optimizer as they were; the suggested LR becomes the
         anchor of the controller's observation and bounds, and the first epoch's
         LR is decided from it. Call it before the first ``step(...)``.
+
+        A controller with a scale probe (``controller.scale_probe_epochs > 0``) then checks the
+        suggestion: it and the LRs ``controller.scale_probe_decades`` either side (on a fixed
+        grid, :func:`~lr_agent.scale_probe.scale_probe_candidates`) each run
+        ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` from the same
+        weights, and ``evaluate()`` (yours: the validation loss of the model as it is) scores
+        each; the lowest loss becomes the anchor. Model, optimizer and the model's train/eval
+        mode are restored after. Without ``evaluate`` the probe is skipped (with a warning);
+        a controller without a probe ignores both arguments.
         """
         if self.last_epoch != 0 or self.range_tested:
             raise RuntimeError("range_test() runs once, before the first epoch's step()")
+        probing = bool(self.controller.scale_probe_epochs)
+        if probing and evaluate is None:
+            warnings.warn(
+                "this controller checks the range test's LR with a scale probe; pass evaluate= and "
+                "steps_per_epoch= to range_test() to run it (without, the test's suggestion stands)",
+                stacklevel=2,
+            )
+            probing = False
+        if probing and not (isinstance(steps_per_epoch, int) and steps_per_epoch >= 1):
+            raise ValueError(f"steps_per_epoch must be a positive integer for the scale probe, got {steps_per_epoch!r}")
         if not self.controller.range_test_steps:
             warnings.warn(
                 "this controller was not trained from a range test; its decisions assume the starting LR",
@@ -93,6 +123,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         num_steps = self.controller.range_test_steps or 100
         model_state = copy.deepcopy(model.state_dict())
         optimizer_state = copy.deepcopy(self.optimizer.state_dict())
+        was_training = model.training
 
         def step_at(lr: float) -> float:
             for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
@@ -112,11 +143,28 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 lr_ceiling=ceiling,
                 flat_fallback=self.controller.range_test_flat_fallback,
             )
+            anchor = result.suggested_lr
+            if probing:
+                steps = probe_steps_per_candidate(self.controller.scale_probe_epochs, steps_per_epoch)
+
+                def short_run(lr: float) -> float:
+                    model.load_state_dict(model_state)
+                    self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))  # it keeps the tensors
+                    model.train(was_training)
+                    for _ in range(steps):
+                        if not math.isfinite(step_at(lr)):
+                            return math.inf
+                    return float(evaluate())
+
+                bounds = self.lr_bounds if self.fixed_bounds else self.controller.lr_bounds_for(anchor)
+                candidates = scale_probe_candidates(anchor, self.controller.scale_probe_decades, bounds)
+                self.scale_probe_result = scale_probe(short_run, candidates)
+                anchor = self.scale_probe_result.best_lr
         finally:
             model.load_state_dict(model_state)
             self.optimizer.load_state_dict(optimizer_state)
+            model.train(was_training)
         self.range_test_result, self.range_tested = result, True
-        anchor = result.suggested_lr
         if not self.fixed_bounds:
             self.lr_bounds = self.controller.lr_bounds_for(anchor)
         self.tracker = ObservationTracker(anchor, self.lr_bounds)

@@ -1,0 +1,83 @@
+"""The scale probe: pick a run's LR among a few candidates by short runs from the same weights.
+
+An LR range test reads the LR's scale off one sweep, and on new jobs it is often wrong by half a
+decade or more (``experiments/NOTES.md``, entry 14). The probe checks it: the candidates are the
+test's suggestion snapped to a fixed grid of LRs (``10 ** (k * decades)``: with ``decades=0.5``,
+1e-3, 3.16e-3, 1e-2, ...) and the grid LRs either side of it; each trains for a short while at a
+constant LR from the same weights (restored after each), and the one with the lowest validation
+loss wins. :class:`~lr_agent.env.TrainingRunEnv` and
+:class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`scale_probe`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_SCALE_PROBE_EPOCHS = 10.0
+"""The longest a candidate may train (``scale_probe_epochs``)."""
+
+
+def check_scale_probe_epochs(epochs: float, name: str = "scale_probe_epochs") -> float:
+    """``epochs`` if it is 0 (no probe) to :data:`MAX_SCALE_PROBE_EPOCHS`; a ``ValueError`` naming ``name`` if not."""
+    real = isinstance(epochs, numbers.Real) and not isinstance(epochs, bool)
+    if not real or not 0 <= epochs <= MAX_SCALE_PROBE_EPOCHS:  # also False for NaN
+        raise ValueError(f"{name} must be 0 (no probe) to {MAX_SCALE_PROBE_EPOCHS:g} epochs, got {epochs!r}")
+    return epochs
+
+
+def check_scale_probe_decades(decades: float, name: str = "scale_probe_decades") -> float:
+    """``decades`` if it is in (0, 3]; a ``ValueError`` naming ``name`` if not."""
+    real = isinstance(decades, numbers.Real) and not isinstance(decades, bool)
+    if not real or not 0 < decades <= 3:  # also False for NaN
+        raise ValueError(f"{name} must be in (0, 3] decades, got {decades!r}")
+    return decades
+
+
+def probe_steps_per_candidate(epochs: float, steps_per_epoch: int) -> int:
+    """Optimizer steps each candidate trains: ``epochs`` × ``steps_per_epoch``, rounded, at least 1."""
+    return max(1, round(epochs * steps_per_epoch))
+
+
+def scale_probe_candidates(
+    anchor: float, decades: float = 0.5, bounds: tuple[float, float] | None = None
+) -> list[float]:
+    """The LRs the probe tries, lowest first: ``anchor`` moved to the nearest LR of the form
+    ``10 ** (k * decades)`` and the grid LRs ``decades`` either side of it, each clipped to
+    ``bounds`` (duplicates dropped)."""
+    if not 0 < anchor < math.inf:
+        raise ValueError(f"the probe's anchor must be a positive finite LR, got {anchor!r}")
+    check_scale_probe_decades(decades)
+    k = round(math.log10(anchor) / decades)
+    candidates = [10 ** ((k + i) * decades) for i in (-1, 0, 1)]
+    if bounds is not None:
+        low, high = bounds
+        candidates = [min(max(lr, low), high) for lr in candidates]
+    return list(dict.fromkeys(candidates))
+
+
+@dataclass
+class ScaleProbeResult:
+    """What a scale probe saw: each candidate LR and its validation loss (inf where the run
+    diverged), and the winner."""
+
+    lrs: list[float]
+    losses: list[float]
+    best_lr: float
+
+
+def scale_probe(short_run: Callable[[float], float], candidates: list[float]) -> ScaleProbeResult:
+    """Run ``short_run(lr)`` for each candidate (it trains from the probe's starting weights at
+    ``lr`` and returns the validation loss) and pick the lowest loss. A non-finite loss counts
+    as infinite; where every candidate diverged, the lowest LR wins; ties go to the lower LR."""
+    if not candidates:
+        raise ValueError("the scale probe needs at least one candidate LR")
+    lrs = sorted(candidates)
+    losses = []
+    for lr in lrs:
+        loss = float(short_run(lr))
+        losses.append(loss if math.isfinite(loss) else math.inf)
+    best = lrs[losses.index(min(losses))]
+    return ScaleProbeResult(lrs, losses, best)
