@@ -45,7 +45,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     run_dir = train(options)
     if probe:  # from the command line, changing the range test
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
-                 "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3"]  # fmt: skip
+                 "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3", "--scale-probe-epochs", "0.5",
+                 "--scale-probe-decades", "1"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -58,6 +59,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.range_test_flat_fallback is bool(probe)
     assert loaded.range_test_adaptive_fraction == (0.4 if probe else None)
     assert loaded.anneal_tail == (0.3 if probe else 0.0)
+    assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == ((0.5, 1.0) if probe else (0.0, 0.5))
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
@@ -65,6 +67,10 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         for flag, change in ((f, {"range_test_" + f.replace("-", "_"): v}) for f, v in changes.items()):
             with pytest.raises(ValueError, match=f"--range-test-{flag}: .* trained without a range test"):
                 export(run_dir, tmp_path / "x.lrc", **change)
+        with pytest.raises(ValueError, match="--scale-probe-epochs: .* trained without a range test"):
+            export(run_dir, tmp_path / "x.lrc", scale_probe_epochs=0.5)
+    with pytest.raises(ValueError, match=r"--scale-probe-decades must be in \(0, 3\] decades, got 0"):
+        export(run_dir, tmp_path / "x.lrc", scale_probe_decades=0)
     with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):
         export(run_dir, tmp_path / "x.lrc", anneal_tail=2)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):

@@ -192,6 +192,8 @@ def test_pretrained_controller_ships_and_loads():
     assert adaptive is not None or "--range-test-adaptive-fraction" not in recipe
     tail = controller.anneal_tail
     assert f"--anneal-tail {tail:g}" in recipe if tail else "--anneal-tail" not in recipe
+    probe = controller.scale_probe_epochs
+    assert f"--scale-probe-epochs {probe:g}" in recipe if probe else "--scale-probe" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

@@ -1,0 +1,177 @@
+import copy
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lr_agent import Controller, ControllerScheduler, TrainingRunEnv
+from lr_agent.controller import ControllerFileError
+from lr_agent.ensemble import ensemble
+from lr_agent.scale_probe import probe_steps_per_candidate, scale_probe, scale_probe_candidates
+from tests.conftest import random_controller
+
+
+def test_candidates_are_the_anchors_grid_lr_and_its_neighbours_within_the_bounds():
+    assert scale_probe_candidates(0.0062) == pytest.approx([10**-2.5, 1e-2, 10**-1.5])  # -2.21 rounds to -2
+    assert scale_probe_candidates(0.0042) == pytest.approx([1e-3, 10**-2.5, 1e-2])  # -2.38 rounds to -2.5
+    assert scale_probe_candidates(3e-4, decades=1.0) == pytest.approx([1e-5, 1e-4, 1e-3])
+    assert scale_probe_candidates(0.9, bounds=(1e-3, 1.0)) == pytest.approx([10**-0.5, 1.0])  # 3.16 clipped onto 1
+    with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 0"):
+        scale_probe_candidates(0.01, decades=0)
+    with pytest.raises(ValueError, match="positive finite LR, got nan"):
+        scale_probe_candidates(math.nan)
+    assert probe_steps_per_candidate(0.25, 10) == 2 and probe_steps_per_candidate(0.01, 10) == 1
+
+
+def test_the_lowest_validation_loss_wins_and_a_diverged_candidate_never_does():
+    losses = {1e-3: 0.5, 1e-2: 0.3, 1e-1: math.nan}
+    result = scale_probe(losses.__getitem__, [1e-1, 1e-3, 1e-2])
+    assert result.lrs == [1e-3, 1e-2, 1e-1] and result.losses == [0.5, 0.3, math.inf] and result.best_lr == 1e-2
+    assert scale_probe(lambda lr: math.inf, [1e-1, 1e-2]).best_lr == 1e-2  # all diverged: the lowest LR
+    assert scale_probe(lambda lr: 1.0, [1e-1, 1e-2]).best_lr == 1e-2  # a tie: the lower LR
+
+
+def test_the_env_probe_finds_a_start_far_too_low_and_leaves_the_run_as_it_was():
+    plain = TrainingRunEnv("digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd")
+    probed = TrainingRunEnv(
+        "digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd", scale_probe_epochs=0.5,
+        scale_probe_decades=1.0,
+    )  # fmt: skip
+    _, plain_info = plain.reset(seed=0, options={"lr": 1e-4})
+    _, info = probed.reset(seed=0, options={"lr": 1e-4})
+    result = probed.scale_probe_result
+    assert result.lrs == pytest.approx([1e-5, 1e-4, 1e-3]) and result.losses[0] > result.losses[1] > result.losses[2]
+    assert probed.anchor_lr == info["lr"] == pytest.approx(1e-3)  # plain SGD at 1e-4 barely moves: the probe climbs
+    steps = probe_steps_per_candidate(0.5, probed.workload.steps_per_epoch)
+    assert info["probe_steps"] == 3 * steps and plain_info["probe_steps"] == 0
+    assert info["val_loss"] == plain_info["val_loss"]  # weights, optimizer and batches restored
+    for name, tensor in plain.workload.model.state_dict().items():
+        assert torch.equal(tensor, probed.workload.model.state_dict()[name])
+    assert probed.lr_bounds == pytest.approx((1e-3 * 1e-4, 1e-3 * 1e4))
+    # every candidate trained on the same batches: a second probe from the same state sees the same losses
+    again = probed.scale_probe(probed.anchor_lr, epochs=0.5)
+    assert again.losses[:2] == pytest.approx(result.losses[1:])
+    _, _, _, _, step = probed.step(probed.multipliers.index(1.0))
+    assert step["step"] == probed.workload.steps_per_epoch and step["probe_steps"] == 6 * steps
+
+
+def test_probe_settings_are_checked():
+    with pytest.raises(ValueError, match="scale_probe_epochs must be 0 \\(no probe\\) to 10 epochs, got -1"):
+        TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
+    with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
+        TrainingRunEnv("wine-mlp", scale_probe_decades=5)
+    env = TrainingRunEnv("wine-mlp", epochs=2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="needs epochs > 0"):
+        env.scale_probe(0.01)
+
+
+def full_batch_problem(seed: int = 0):
+    """A regression trained on the whole data set each step: the same step whatever the call order."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 3, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(64, generator=g)
+    x_val = torch.randn(32, 3, generator=g)
+    y_val = x_val @ torch.tensor([1.0, -2.0, 0.5])
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    return model, (x, y), (x_val, y_val)
+
+
+def test_the_scheduler_probes_with_the_users_closures_and_restores_everything():
+    controller = random_controller(range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=2.0)
+    model, (x, y), (x_val, y_val) = full_batch_problem()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
+    calls = {"train": 0, "evaluate": 0}
+
+    def train_step() -> float:
+        calls["train"] += 1
+        loss = (model(x).squeeze(-1) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def evaluate() -> float:
+        calls["evaluate"] += 1
+        model.eval()
+        with torch.no_grad():
+            return (model(x_val).squeeze(-1) - y_val).pow(2).mean().item()
+
+    model.train()
+    weights, adam_state = copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
+    anchor = sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
+    result = sched.scale_probe_result
+    assert anchor == result.best_lr == result.lrs[int(np.argmin(result.losses))]
+    assert sched.tracker.initial_lr == anchor and sched.lr_bounds == pytest.approx((anchor * 1e-4, anchor * 1e4))
+    suggestion = sched.range_test_result.suggested_lr
+    assert result.lrs == pytest.approx(scale_probe_candidates(suggestion))
+    assert calls == {"train": len(sched.range_test_result.lrs) + 3 * 8, "evaluate": 3}
+    assert model.training  # put back in training mode after the user's evaluate()
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    assert optimizer.state_dict()["state"] == {} == adam_state["state"]
+    # each candidate's loss is what 8 steps at its LR from the starting weights give
+    for lr, loss in zip(result.lrs, result.losses, strict=True):
+        model.load_state_dict(weights)
+        optimizer.load_state_dict(copy.deepcopy(adam_state))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        for _ in range(8):
+            train_step()
+        assert evaluate() == pytest.approx(loss)
+        model.train()
+
+
+def test_the_scheduler_warns_without_evaluate_and_refuses_a_bad_steps_per_epoch():
+    controller = random_controller(range_test_steps=20, scale_probe_epochs=1.0)
+    model, (x, y), _ = full_batch_problem()
+
+    def train_step() -> float:
+        return torch.nn.functional.mse_loss(model(x).squeeze(-1), y).item()  # no step: enough to sweep
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with pytest.warns(UserWarning, match="pass evaluate= and steps_per_epoch="):
+        sched = ControllerScheduler(optimizer, controller, total_epochs=3)
+        anchor = sched.range_test(model, train_step)
+    assert sched.scale_probe_result is None and anchor == sched.range_test_result.suggested_lr
+    sched = ControllerScheduler(optimizer, controller, total_epochs=3)
+    with pytest.raises(ValueError, match="steps_per_epoch must be a positive integer for the scale probe, got None"):
+        sched.range_test(model, train_step, evaluate=lambda: 1.0)
+
+
+def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_field(tmp_path):
+    from safetensors.torch import save_file
+
+    controller = random_controller(range_test_steps=30, anneal_tail=0.25)
+    assert "scale_probe" not in controller.metadata() and controller.format_version == 6
+    probed = dataclasses.replace(controller, scale_probe_epochs=0.5, scale_probe_decades=1.0)
+    assert probed.format_version == 7 and probed.metadata()["scale_probe"] == {"epochs": 0.5, "decades": 1.0}
+    loaded = Controller.load(probed.save(tmp_path / "probe.lrc"))
+    assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == (0.5, 1.0)
+    assert loaded.env_kwargs()["scale_probe_epochs"] == 0.5
+    for field, value, message in [
+        ("epochs", "1", "scale_probe epochs must be 0 \\(no probe\\) to 10 epochs, got '1'"),
+        ("decades", 0, "scale_probe decades must be in \\(0, 3\\] decades, got 0"),
+    ]:
+        meta = probed.metadata()
+        meta["scale_probe"][field] = value
+        save_file(probed.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+        with pytest.raises(ControllerFileError, match=f"bad.lrc: .*{message}"):
+            Controller.load(tmp_path / "bad.lrc")
+    with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
+        random_controller(scale_probe_epochs=1.0)
+
+
+def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
+    members = [random_controller(seed, range_test_steps=30) for seed in (1, 2)]
+    combined = ensemble(members, scale_probe_epochs=0.25, flags=True)
+    assert (combined.scale_probe_epochs, combined.scale_probe_decades) == (0.25, 0.5)
+    with pytest.raises(ValueError, match="--scale-probe-epochs must be 0 \\(no probe\\) to 10 epochs, got 11"):
+        ensemble(members, scale_probe_epochs=11, flags=True)
+    untested = [random_controller(seed) for seed in (1, 2)]
+    with pytest.raises(ValueError, match="--scale-probe-epochs: controller 1 has no range test to change or check"):
+        ensemble(untested, scale_probe_epochs=0.25, flags=True)
