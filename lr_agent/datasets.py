@@ -28,6 +28,7 @@ IMAGE_SHAPES = {
     "gratings": (1, 8, 8),
     "textures": (1, 8, 8),
     "spots": (1, 8, 8),
+    "glyphs": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -41,6 +42,8 @@ SEQUENCE_SHAPES = {
     "majority": (16, 4),
     "sines": (24, 1),
     "brackets": (16, 2),
+    "chirps": (48, 1),
+    "counting": (20, 3),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -395,6 +398,61 @@ def _ripple() -> Dataset:
     return Dataset(x.astype(np.float32), y, REGRESSION)
 
 
+def _glyphs() -> Dataset:
+    """10 fixed random 8×8 glyphs (5×5 binary patterns, half their cells on), each drawn shifted by
+    up to a pixel either way, at a brightness of 0.5 to 1.5, in noise (σ = 0.5); the class is the
+    glyph. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    patterns = rng.random((10, 5, 5)) < 0.5
+    y = rng.integers(0, 10, n)
+    images = rng.normal(0.0, 0.5, (n, 8, 8))
+    for i, (row, col) in enumerate(rng.integers(0, 4, (n, 2))):
+        images[i, row : row + 5, col : col + 5] += rng.uniform(0.5, 1.5) * patterns[y[i]]
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["glyphs"])
+
+
+def _chirps() -> Dataset:
+    """48-step chirps in noise (σ = 0.7): a sine whose frequency rises or falls, slowly or fast,
+    from a random start and phase; the class is which of the four. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["chirps"][0]
+    y = rng.integers(0, 4, n)
+    t = np.arange(steps) / steps
+    start = rng.uniform(6.0, 8.0, (n, 1))  # cycles per window at the start: 1 to 13 at the end
+    sweep = np.where(y % 2 == 0, 1.0, -1.0)[:, None] * np.where(y < 2, 2.0, 5.0)[:, None]
+    phase = 2 * np.pi * (start * t + 0.5 * sweep * t**2) + rng.uniform(0.0, 2 * np.pi, (n, 1))
+    signals = np.sin(phase) + rng.normal(0.0, 0.7, (n, steps))
+    return Dataset(signals.astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["chirps"])
+
+
+def _peaks() -> Dataset:
+    """The "peaks" surface of two variables (three Gaussian bumps and a ripple) uniform in
+    [-3, 3]^2, with four more features of pure noise and target noise (σ = 0.3). 3000 samples."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3.0, 3.0, (3000, 6))
+    a, b = x[:, 0], x[:, 1]
+    z = (
+        3 * (1 - a) ** 2 * np.exp(-(a**2) - (b + 1) ** 2)
+        - 10 * (a / 5 - a**3 - b**5) * np.exp(-(a**2) - b**2)
+        - np.exp(-((a + 1) ** 2) - b**2) / 3
+    )
+    return Dataset(x.astype(np.float32), z + rng.normal(0.0, 0.3, len(z)), REGRESSION)
+
+
+def _counting() -> Dataset:
+    """20 steps of three symbols, one-hot, each step drawn with its own random odds per sequence;
+    the target is how many more of the first symbol than the second there are, plus noise
+    (σ = 0.5). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["counting"][0]
+    odds = rng.dirichlet(np.ones(3), n)
+    tokens = np.array([rng.choice(3, steps, p=p) for p in odds])
+    x = np.eye(3, dtype=np.float32)[tokens].reshape(n, -1)
+    y = (tokens == 0).sum(1) - (tokens == 1).sum(1) + rng.normal(0.0, 0.5, n)
+    return Dataset(x, y, REGRESSION, sequence_shape=(steps, 3), standardise=False)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -426,6 +484,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "imbalanced": _imbalanced,
     "brackets": _brackets,
     "ripple": _ripple,
+    "glyphs": _glyphs,
+    "chirps": _chirps,
+    "peaks": _peaks,
+    "counting": _counting,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -74,6 +74,10 @@ GENERATED = {
     "imbalanced": 3,
     "brackets": 2,
     "ripple": 1,
+    "glyphs": 10,
+    "chirps": 4,
+    "peaks": 1,
+    "counting": 1,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -81,7 +85,8 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # digests were taken with scikit-learn 1.9.1 and numpy's default_rng; quantiles and swiss_roll come
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
-# (s_curve comes from scikit-learn too), the last four entry 14's (imbalanced from scikit-learn).
+# (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
+# the last four entry 15's.
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -95,6 +100,10 @@ DIGESTS = {
     "imbalanced": "eb5a2a2182da6d35",
     "brackets": "6f10ed8c11b11da4",
     "ripple": "babcdaff9fbc5b24",
+    "glyphs": "90bf1d2ed45d91ee",
+    "chirps": "e11ec3bcf32445a8",
+    "peaks": "9a0b12e8c5906ecb",
+    "counting": "1aa07c9d52789017",
 }
 
 
@@ -151,6 +160,31 @@ def test_the_ripple_is_a_noisy_function_of_the_distance_from_the_origin():
     r = np.linalg.norm(data.x, axis=1)
     noise = data.y - np.sin(2 * r) / (1 + r)
     assert abs(noise.mean()) < 0.01 and 0.045 < noise.std() < 0.055
+
+
+def test_counting_is_the_first_symbols_count_less_the_seconds_and_peaks_ignores_four_features():
+    data = datasets.BUILTIN["counting"]()
+    tokens = data.x.reshape(len(data.x), *datasets.SEQUENCE_SHAPES["counting"])
+    assert not data.standardise and (tokens.sum(-1) == 1).all()
+    noise = data.y - (tokens[..., 0].sum(1) - tokens[..., 1].sum(1))
+    assert abs(noise.mean()) < 0.03 and 0.45 < noise.std() < 0.55
+    peaks = datasets.BUILTIN["peaks"]()
+    other = peaks.x[:, 2:]  # noise features: no more related to the target than chance
+    assert all(abs(np.corrcoef(column, peaks.y)[0, 1]) < 0.06 for column in other.T)
+    assert abs(np.corrcoef(peaks.x[:, 1], peaks.y)[0, 1]) > 0.1
+
+
+def test_chirps_rise_or_fall_by_class_and_glyphs_are_ten_fixed_patterns():
+    data = datasets.BUILTIN["chirps"]()
+    crossings = np.abs(np.diff(np.sign(data.x), axis=1)) > 0
+    third = data.x.shape[1] // 3
+    speeding = crossings[:, -third:].sum(1) - crossings[:, :third].sum(1)
+    means = [speeding[data.y == c].mean() for c in range(4)]
+    assert means[0] > 0 > means[1] and means[2] > means[0] and means[3] < means[1]  # fast sweeps more
+    glyphs = datasets.BUILTIN["glyphs"]()
+    images = glyphs.x.reshape(-1, 8, 8)
+    centre = np.stack([images[glyphs.y == c, 2:6, 2:6].mean(0) for c in range(10)])  # each glyph covers it
+    assert np.abs(centre[:, None] - centre[None]).max() > 0.5  # the glyphs differ where they all are
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
