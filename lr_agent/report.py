@@ -95,15 +95,20 @@ def controller_summary(method: str, means: dict, grid_best: dict, workloads: lis
 
     constant, cosine = others("constant"), others("cosine")
     near = sum(r <= 1.02 for r in ratios.values())
-    both = sum(mine[c] < min(constant.get(c, math.inf), cosine.get(c, math.inf)) for c in cases)
-    bad = sum(not math.isfinite(mine[c]) and math.isfinite(constant.get(c, math.inf)) for c in cases)
-    n = len(cases)
+    compared = [c for c in cases if c in constant and c in cosine]  # where both ran
+    both = sum(mine[c] < min(constant[c], cosine[c]) for c in compared)
+    bad = sum(not math.isfinite(mine[c]) and math.isfinite(constant[c]) for c in cases if c in constant)
+    n, m = len(cases), len(compared)
     lines = [
         f"## `{method}`: the quality goal",
         "",
         f"- within 2% of the grid-search best: **{near}/{n}** cases ({near / n:.0%}; goal 80%)",
-        f"- beats both constant and cosine at the same start: **{both}/{n}** ({both / n:.0%}; goal 90%)",
-        f"- diverged where a constant LR at the same start did not: **{bad}** (goal 0)",
+        f"- beats both constant and cosine at the same start: **{both}/{m}** ({both / m:.0%}; goal 90%)"
+        if m
+        else "- beats both constant and cosine at the same start: not measured (they did not both run)",
+        f"- diverged where a constant LR at the same start did not: **{bad}** (goal 0)"
+        if constant
+        else "- diverged where a constant LR at the same start did not: not measured (constant did not run)",
         f"- median ratio to the grid-search best: **{statistics.median(ratios.values()):.3f}**",
     ]
     rivals = [beats("range-test-cosine", True), *(beats(other, False) for other in ("schedulefree", "prodigy", "pbt"))]

@@ -189,3 +189,23 @@ def test_population_based_training_waits_for_the_population_instead_of_rewinding
     # better run's checkpoint at 2; this one holds it there until the other run reaches 4
     decision = pbt.on_trial_result(controller, ahead, {"training_iteration": 4, "val_loss": 1.0})
     assert decision == TrialScheduler.PAUSE and not paused and ahead.config == {"lr": 0.1}
+
+
+def test_the_report_counts_beating_constant_and_cosine_only_where_both_ran():
+    from lr_agent.report import controller_summary
+
+    def stats(mean):
+        return {"mean": mean}
+
+    means = {("grid", "cosine", "w", 0.01): stats(1.0)}
+    means |= {("method", "controller:x", "w", lr): stats(v) for lr, v in ((0.001, 1.01), (0.1, float("inf")))}
+    grid_best = {"w": (1.0, "cosine", 0.01)}
+    alone = "\n".join(controller_summary("controller:x", means, grid_best, ["w"], [0.001, 0.1]))
+    assert "within 2% of the grid-search best: **1/2**" in alone
+    assert "constant and cosine at the same start: not measured (they did not both run)" in alone
+    assert "did not: not measured (constant did not run)" in alone
+    means |= {("method", "constant", "w", lr): stats(v) for lr, v in ((0.001, 1.2), (0.1, 3.0))}
+    means |= {("method", "cosine", "w", 0.001): stats(1.1)}  # cosine ran from one start only
+    both = "\n".join(controller_summary("controller:x", means, grid_best, ["w"], [0.001, 0.1]))
+    assert "beats both constant and cosine at the same start: **1/1**" in both
+    assert "diverged where a constant LR at the same start did not: **1**" in both
