@@ -47,6 +47,7 @@ def measure(workload: str, seed: int) -> dict:
 
     lr_agent.env.lr_range_test = recording  # the env's own range test, with its sweep kept
     env = controller_env(workload, Controller.pretrained())
+    env.scale_probe_epochs = 0  # the range test's own LR: the rules below stand in for the probe
     tests = []
     for start in STARTS:
         sweeps.clear()
@@ -83,14 +84,16 @@ def nearest(lr: float, k: int = 0) -> list[float]:
     return GRID[max(0, i - k) : i + k + 1]
 
 
-def short_runs(case: dict, candidates: list[float], epochs: int) -> float:
-    """The candidate whose constant run has the lowest validation loss after ``epochs`` epochs."""
+def short_runs(case: dict, candidates: list[float], epochs: int, margin: float = 0.0) -> float:
+    """The lowest candidate whose constant run's validation loss after ``epochs`` epochs is within
+    ``margin`` (a fraction) of the lowest candidate's (0: the lowest loss wins)."""
 
     def loss(lr: float) -> float:
         curve = case["curves"][f"constant@{lr}"]  # shorter where the run diverged
         return curve[min(epochs, len(curve)) - 1]
 
-    return min(candidates, key=loss)
+    best = min(loss(lr) for lr in candidates)
+    return min(lr for lr in candidates if loss(lr) <= best * (1 + margin))
 
 
 RULES = {
@@ -103,6 +106,13 @@ RULES = {
         c, nearest(t["anchor"], 1), math.ceil(0.1 * t["epochs"])
     ),
     "5 short runs around the anchor, 1 epoch": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 1),
+    "3 short runs a decade apart, 1 epoch": lambda t, c: short_runs(c, nearest(t["anchor"], 2)[::2], 1),
+    "3 short runs, 1 epoch, lowest within 5%": lambda t, c: short_runs(c, nearest(t["anchor"], 1), 1, 0.05),
+    "5 short runs, 1 epoch, lowest within 2%": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 1, 0.02),
+    "5 short runs, 1 epoch, lowest within 5%": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 1, 0.05),
+    "5 short runs, 1 epoch, lowest within 10%": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 1, 0.10),
+    "5 short runs, 2 epochs": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 2),
+    "5 short runs, 2 epochs, lowest within 5%": lambda t, c: short_runs(c, nearest(t["anchor"], 2), 2, 0.05),
     "all 7 grid LRs, 1 epoch": lambda t, c: short_runs(c, GRID, 1),
 }
 
