@@ -26,7 +26,12 @@ import torch
 
 from lr_agent.errors import LRAgentError
 from lr_agent.observation import FEATURES
-from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
+from lr_agent.scale_probe import (
+    check_scale_probe_decades,
+    check_scale_probe_epochs,
+    check_scale_probe_fraction,
+    check_scale_probe_width,
+)
 from lr_agent.schedules import (
     check_anneal_tail,
     check_range_test_extend,
@@ -35,7 +40,7 @@ from lr_agent.schedules import (
 )
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -78,7 +83,8 @@ class Controller:
     ``scale_probe_epochs > 0`` checks the range test's suggestion with a scale probe
     (:mod:`lr_agent.scale_probe`): the suggestion and the LRs ``scale_probe_decades`` either side
     (on a fixed grid) each train that many epochs from the same weights, and the one with the
-    lowest validation loss becomes the anchor.
+    lowest validation loss becomes the anchor. ``scale_probe_width`` grid LRs either side are
+    tried (default 1), and each trains at least ``scale_probe_fraction`` of the run's epochs.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -103,6 +109,8 @@ class Controller:
     anneal_tail: float = 0.0
     scale_probe_epochs: float = 0.0
     scale_probe_decades: float = 0.5
+    scale_probe_width: int = 1
+    scale_probe_fraction: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,8 +195,13 @@ class Controller:
         }
 
     def scale_probe_settings(self) -> dict[str, float]:
-        """The scale probe's settings as the file stores them."""
-        return {"epochs": self.scale_probe_epochs, "decades": self.scale_probe_decades}
+        """The scale probe's settings as the file stores them (the newer ones only when used)."""
+        return {
+            "epochs": self.scale_probe_epochs,
+            "decades": self.scale_probe_decades,
+            **({"width": self.scale_probe_width} if self.scale_probe_width != 1 else {}),
+            **({"fraction": self.scale_probe_fraction} if self.scale_probe_fraction else {}),
+        }
 
     def range_test_fraction_for(self, optimizer: torch.optim.Optimizer) -> float:
         """The fraction of the loss minimum's LR the range test suggests for ``optimizer``:
@@ -212,15 +225,18 @@ class Controller:
             "anneal_tail": self.anneal_tail,
             "scale_probe_epochs": self.scale_probe_epochs,
             "scale_probe_decades": self.scale_probe_decades,
+            "scale_probe_width": self.scale_probe_width,
+            "scale_probe_fraction": self.scale_probe_fraction,
         }
 
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        7 with a scale probe, 6 with an anneal tail, 5 with a fraction for adaptive optimizers, 4
-        with the range test's flat fallback, 3 with its extension, else 2."""
+        8 with a wider or longer scale probe, 7 with a scale probe, 6 with an anneal tail, 5 with a
+        fraction for adaptive optimizers, 4 with the range test's flat fallback, 3 with its
+        extension, else 2."""
         if self.scale_probe_epochs:
-            return 7
+            return 8 if self.scale_probe_width != 1 or self.scale_probe_fraction else 7
         if self.anneal_tail:
             return 6
         if self.range_test_adaptive_fraction is not None:
@@ -306,6 +322,8 @@ class Controller:
                 anneal_tail=meta.get("anneal_tail", 0.0),  # new in v6
                 scale_probe_epochs=probe["epochs"],
                 scale_probe_decades=probe["decades"],
+                scale_probe_width=probe.get("width", 1),  # new in v8
+                scale_probe_fraction=probe.get("fraction", 0.0),  # new in v8
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -371,6 +389,8 @@ class Controller:
             check_anneal_tail(self.anneal_tail)
             check_scale_probe_epochs(self.scale_probe_epochs, "scale_probe epochs")
             check_scale_probe_decades(self.scale_probe_decades, "scale_probe decades")
+            check_scale_probe_width(self.scale_probe_width, "scale_probe width")
+            check_scale_probe_fraction(self.scale_probe_fraction, "scale_probe fraction")
         except ValueError as exc:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):

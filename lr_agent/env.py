@@ -46,6 +46,9 @@ from lr_agent.scale_probe import (
     ScaleProbeResult,
     check_scale_probe_decades,
     check_scale_probe_epochs,
+    check_scale_probe_fraction,
+    check_scale_probe_width,
+    probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
     scale_probe_candidates,
@@ -124,6 +127,9 @@ class TrainingRunEnv(gym.Env):
             weights and batches (restored after each; the steps count in ``probe_steps``), and
             the one with the lowest validation loss becomes the anchor. 0 (the default): no probe.
         scale_probe_decades: the probe's grid spacing, in decades (0.5: 1e-3, 3.16e-3, 1e-2...).
+        scale_probe_width: how many grid LRs either side of the anchor the probe tries (1 to 3).
+        scale_probe_fraction: a share of the run's epochs (0 to 1) that each candidate trains
+            at least, when longer than ``scale_probe_epochs``.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -158,6 +164,8 @@ class TrainingRunEnv(gym.Env):
         anneal_tail: float = 0.0,
         scale_probe_epochs: float = 0.0,
         scale_probe_decades: float = 0.5,
+        scale_probe_width: int = 1,
+        scale_probe_fraction: float = 0.0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -210,6 +218,8 @@ class TrainingRunEnv(gym.Env):
         self.anneal_tail = check_anneal_tail(anneal_tail)
         self.scale_probe_epochs = check_scale_probe_epochs(scale_probe_epochs)
         self.scale_probe_decades = check_scale_probe_decades(scale_probe_decades)
+        self.scale_probe_width = check_scale_probe_width(scale_probe_width)
+        self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
@@ -368,7 +378,8 @@ class TrainingRunEnv(gym.Env):
         """Probe the LR's scale around ``anchor`` from the current weights, then restore them.
 
         Each candidate (:func:`~lr_agent.scale_probe.scale_probe_candidates`, within the run's LR
-        bounds) trains ``epochs`` (default: ``scale_probe_epochs``) at a constant LR from the same
+        bounds) trains ``epochs`` (default: ``scale_probe_epochs``, or ``scale_probe_fraction`` of the
+        run's epochs when longer) at a constant LR from the same
         weights, optimizer state and batches, and is scored by the validation loss. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
@@ -378,6 +389,7 @@ class TrainingRunEnv(gym.Env):
         epochs = check_scale_probe_epochs(self.scale_probe_epochs if epochs is None else epochs, "epochs")
         if not epochs:
             raise ValueError("scale_probe() needs epochs > 0 (this env's scale_probe_epochs is 0)")
+        epochs = probe_epochs_per_candidate(epochs, self.scale_probe_fraction, workload.epochs)
         steps = probe_steps_per_candidate(epochs, workload.steps_per_epoch)
         saved = copy.deepcopy(workload.state_dict())
 
@@ -390,7 +402,7 @@ class TrainingRunEnv(gym.Env):
                 return math.inf
             return workload.evaluate().loss
 
-        candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds)
+        candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)
         result = scale_probe(short_run, candidates)
         workload.load_state_dict(saved)
         return result

@@ -5,7 +5,9 @@ decade or more (``experiments/NOTES.md``, entry 14). The probe checks it: the ca
 test's suggestion snapped to a fixed grid of LRs (``10 ** (k * decades)``: with ``decades=0.5``,
 1e-3, 3.16e-3, 1e-2, ...) and the grid LRs either side of it; each trains for a short while at a
 constant LR from the same weights (restored after each), and the one with the lowest validation
-loss wins. :class:`~lr_agent.env.TrainingRunEnv` and
+loss wins. A wider probe (``width``) tries more grid LRs either side; a longer one trains each
+candidate for a share of the run's budget (``fraction``), since a short run favours large LRs.
+:class:`~lr_agent.env.TrainingRunEnv` and
 :class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`scale_probe`.
 """
 
@@ -36,22 +38,43 @@ def check_scale_probe_decades(decades: float, name: str = "scale_probe_decades")
     return decades
 
 
+def check_scale_probe_width(width: int, name: str = "scale_probe_width") -> int:
+    """``width`` if it is 1 to 3 (grid LRs either side of the anchor); a ``ValueError`` naming ``name`` if not."""
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or not 1 <= width <= 3:
+        raise ValueError(f"{name} must be 1, 2 or 3 grid LRs either side, got {width!r}")
+    return int(width)
+
+
+def check_scale_probe_fraction(fraction: float, name: str = "scale_probe_fraction") -> float:
+    """``fraction`` if it is in [0, 1) of the run's budget; a ``ValueError`` naming ``name`` if not."""
+    real = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
+    if not real or not 0 <= fraction < 1:  # also False for NaN
+        raise ValueError(f"{name} must be in [0, 1) of the run's epochs, got {fraction!r}")
+    return fraction
+
+
+def probe_epochs_per_candidate(epochs: float, fraction: float, total_epochs: int) -> float:
+    """How long each candidate trains: ``fraction`` of the run's ``total_epochs``, at least ``epochs``."""
+    return max(epochs, fraction * total_epochs)
+
+
 def probe_steps_per_candidate(epochs: float, steps_per_epoch: int) -> int:
     """Optimizer steps each candidate trains: ``epochs`` × ``steps_per_epoch``, rounded, at least 1."""
     return max(1, round(epochs * steps_per_epoch))
 
 
 def scale_probe_candidates(
-    anchor: float, decades: float = 0.5, bounds: tuple[float, float] | None = None
+    anchor: float, decades: float = 0.5, bounds: tuple[float, float] | None = None, width: int = 1
 ) -> list[float]:
     """The LRs the probe tries, lowest first: ``anchor`` moved to the nearest LR of the form
-    ``10 ** (k * decades)`` and the grid LRs ``decades`` either side of it, each clipped to
+    ``10 ** (k * decades)`` and the ``width`` grid LRs either side of it, each clipped to
     ``bounds`` (duplicates dropped)."""
     if not 0 < anchor < math.inf:
         raise ValueError(f"the probe's anchor must be a positive finite LR, got {anchor!r}")
     check_scale_probe_decades(decades)
+    check_scale_probe_width(width, "width")
     k = round(math.log10(anchor) / decades)
-    candidates = [10 ** ((k + i) * decades) for i in (-1, 0, 1)]
+    candidates = [10 ** ((k + i) * decades) for i in range(-width, width + 1)]
     if bounds is not None:
         low, high = bounds
         candidates = [min(max(lr, low), high) for lr in candidates]

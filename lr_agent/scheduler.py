@@ -12,7 +12,13 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
-from lr_agent.scale_probe import ScaleProbeResult, probe_steps_per_candidate, scale_probe, scale_probe_candidates
+from lr_agent.scale_probe import (
+    ScaleProbeResult,
+    probe_epochs_per_candidate,
+    probe_steps_per_candidate,
+    scale_probe,
+    scale_probe_candidates,
+)
 from lr_agent.schedules import RangeTestResult, anneal_factor, lr_range_test, range_test_limits
 
 
@@ -97,7 +103,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         A controller with a scale probe (``controller.scale_probe_epochs > 0``) then checks the
         suggestion: it and the LRs ``controller.scale_probe_decades`` either side (on a fixed
         grid, :func:`~lr_agent.scale_probe.scale_probe_candidates`) each run
-        ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` from the same
+        ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` (or
+        ``controller.scale_probe_fraction`` × ``total_epochs`` epochs' worth, when longer) from the same
         weights, and ``evaluate()`` (yours: the validation loss of the model as it is) scores
         each; the lowest loss becomes the anchor. Model, optimizer and the model's train/eval
         mode are restored after. Without ``evaluate`` the probe is skipped (with a warning);
@@ -145,7 +152,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
             )
             anchor = result.suggested_lr
             if probing:
-                steps = probe_steps_per_candidate(self.controller.scale_probe_epochs, steps_per_epoch)
+                epochs = probe_epochs_per_candidate(
+                    self.controller.scale_probe_epochs, self.controller.scale_probe_fraction, self.total_epochs
+                )
+                steps = probe_steps_per_candidate(epochs, steps_per_epoch)
 
                 def short_run(lr: float) -> float:
                     model.load_state_dict(model_state)
@@ -157,7 +167,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                     return float(evaluate())
 
                 bounds = self.lr_bounds if self.fixed_bounds else self.controller.lr_bounds_for(anchor)
-                candidates = scale_probe_candidates(anchor, self.controller.scale_probe_decades, bounds)
+                candidates = scale_probe_candidates(
+                    anchor, self.controller.scale_probe_decades, bounds, self.controller.scale_probe_width
+                )
                 self.scale_probe_result = scale_probe(short_run, candidates)
                 anchor = self.scale_probe_result.best_lr
         finally:
