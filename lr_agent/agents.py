@@ -34,7 +34,12 @@ from lr_agent.controller import Controller, atomic_write
 from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
-from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
+from lr_agent.scale_probe import (
+    check_scale_probe_decades,
+    check_scale_probe_epochs,
+    check_scale_probe_fraction,
+    check_scale_probe_width,
+)
 from lr_agent.schedules import (
     check_anchor_jitter,
     check_anneal_tail,
@@ -442,6 +447,8 @@ FILE_ONLY_SETTINGS = (
     "range_test_adaptive_fraction",
     "scale_probe_epochs",
     "scale_probe_decades",
+    "scale_probe_width",
+    "scale_probe_fraction",
 )
 """Range-test and scale-probe settings that export can give a controller but training does not know."""
 
@@ -456,6 +463,8 @@ def export(
     anneal_tail: float | None = None,
     scale_probe_epochs: float | None = None,
     scale_probe_decades: float | None = None,
+    scale_probe_width: int | None = None,
+    scale_probe_fraction: float | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
@@ -463,8 +472,8 @@ def export(
     extension, the suggested fraction and the handling of a flat loss of the range test the
     run trained with, and ``range_test_adaptive_fraction`` sets the fraction for adaptive
     optimizers (settings of the probe only: the weights are the run's); ``anneal_tail`` gives
-    the controller a cosine tail over that share of the budget, and ``scale_probe_epochs`` and
-    ``scale_probe_decades`` a scale probe after the range test (see :class:`Controller`).
+    the controller a cosine tail over that share of the budget, and the ``scale_probe_*``
+    settings a scale probe after the range test (see :class:`Controller`).
     """
     if range_test_extend is not None:
         check_range_test_extend(range_test_extend, "--range-test-extend")
@@ -478,6 +487,10 @@ def export(
         check_scale_probe_epochs(scale_probe_epochs, "--scale-probe-epochs")
     if scale_probe_decades is not None:
         check_scale_probe_decades(scale_probe_decades, "--scale-probe-decades")
+    if scale_probe_width is not None:
+        check_scale_probe_width(scale_probe_width, "--scale-probe-width")
+    if scale_probe_fraction is not None:
+        check_scale_probe_fraction(scale_probe_fraction, "--scale-probe-fraction")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -488,6 +501,8 @@ def export(
         "range_test_adaptive_fraction": range_test_adaptive_fraction,
         "scale_probe_epochs": scale_probe_epochs,
         "scale_probe_decades": scale_probe_decades,
+        "scale_probe_width": scale_probe_width,
+        "scale_probe_fraction": scale_probe_fraction,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:

@@ -114,6 +114,12 @@ class ControllerFileOptions:
     scale_probe_decades: float | None = option(
         None, "the scale probe's grid spacing in decades; None: unchanged (0.5 in a new file)"
     )
+    scale_probe_width: int | None = option(
+        None, "grid LRs either side of the range test's LR that the scale probe tries (1 to 3); None: unchanged"
+    )
+    scale_probe_fraction: float | None = option(
+        None, "share of the run's epochs each scale-probe candidate trains at least (0 to 1); None: unchanged"
+    )
 
     def file_settings(self) -> dict[str, Any]:
         """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
@@ -125,6 +131,8 @@ class ControllerFileOptions:
             "anneal_tail": self.anneal_tail,
             "scale_probe_epochs": self.scale_probe_epochs,
             "scale_probe_decades": self.scale_probe_decades,
+            "scale_probe_width": self.scale_probe_width,
+            "scale_probe_fraction": self.scale_probe_fraction,
         }
 
 

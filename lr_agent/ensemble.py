@@ -18,7 +18,12 @@ from typing import Any
 import torch
 
 from lr_agent.controller import Controller
-from lr_agent.scale_probe import check_scale_probe_decades, check_scale_probe_epochs
+from lr_agent.scale_probe import (
+    check_scale_probe_decades,
+    check_scale_probe_epochs,
+    check_scale_probe_fraction,
+    check_scale_probe_width,
+)
 from lr_agent.schedules import check_anneal_tail, check_range_test_extend, check_range_test_fraction
 
 _MUST_AGREE = (
@@ -45,6 +50,8 @@ def ensemble(
     anneal_tail: float | None = None,
     scale_probe_epochs: float | None = None,
     scale_probe_decades: float | None = None,
+    scale_probe_width: int | None = None,
+    scale_probe_fraction: float | None = None,
     flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
@@ -56,10 +63,10 @@ def ensemble(
     ``range_test_extend`` and the fraction of the loss minimum's LR it suggests by
     ``range_test_fraction`` (``range_test_adaptive_fraction`` for adaptive optimizers) and its
     handling of a flat loss by ``range_test_flat_fallback`` when given (settings of the probe:
-    the weights stay the members'); ``anneal_tail``, ``scale_probe_epochs`` and
-    ``scale_probe_decades``, when given, replace the first member's anneal tail and scale
-    probe. ``names`` (file paths, say) name the members in errors; with ``flags``, errors name
-    the settings as ``lr-agent ensemble``'s flags (``--range-test-extend``).
+    the weights stay the members'); ``anneal_tail`` and the ``scale_probe_*`` settings, when
+    given, replace the first member's anneal tail and scale probe. ``names`` (file paths, say)
+    name the members in errors; with ``flags``, errors name the settings as ``lr-agent
+    ensemble``'s flags (``--range-test-extend``).
 
     Each member's observation normaliser is folded into its first layer, below a shared
     normaliser with the mean of the members' statistics. The result equals the mean of the
@@ -80,6 +87,8 @@ def ensemble(
         "anneal_tail": anneal_tail,
         "scale_probe_epochs": scale_probe_epochs,
         "scale_probe_decades": scale_probe_decades,
+        "scale_probe_width": scale_probe_width,
+        "scale_probe_fraction": scale_probe_fraction,
     }
     overrides = {field: value for field, value in overrides.items() if value is not None}
     label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}
@@ -90,6 +99,8 @@ def ensemble(
         "anneal_tail": check_anneal_tail,
         "scale_probe_epochs": check_scale_probe_epochs,
         "scale_probe_decades": check_scale_probe_decades,
+        "scale_probe_width": check_scale_probe_width,
+        "scale_probe_fraction": check_scale_probe_fraction,
     }
     for field, value in overrides.items():
         if field in checks:

@@ -46,7 +46,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     if probe:  # from the command line, changing the range test
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
                  "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3", "--scale-probe-epochs", "0.5",
-                 "--scale-probe-decades", "1"]  # fmt: skip
+                 "--scale-probe-decades", "1", "--scale-probe-width", "2", "--scale-probe-fraction", "0.1"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -60,6 +60,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.range_test_adaptive_fraction == (0.4 if probe else None)
     assert loaded.anneal_tail == (0.3 if probe else 0.0)
     assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == ((0.5, 1.0) if probe else (0.0, 0.5))
+    assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == ((2, 0.1) if probe else (1, 0.0))
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
@@ -71,6 +72,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
             export(run_dir, tmp_path / "x.lrc", scale_probe_epochs=0.5)
     with pytest.raises(ValueError, match=r"--scale-probe-decades must be in \(0, 3\] decades, got 0"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_decades=0)
+    with pytest.raises(ValueError, match="--scale-probe-width must be 1, 2 or 3 grid LRs either side, got 5"):
+        export(run_dir, tmp_path / "x.lrc", scale_probe_width=5)
     with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):
         export(run_dir, tmp_path / "x.lrc", anneal_tail=2)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):

@@ -194,6 +194,9 @@ def test_pretrained_controller_ships_and_loads():
     assert f"--anneal-tail {tail:g}" in recipe if tail else "--anneal-tail" not in recipe
     probe = controller.scale_probe_epochs
     assert f"--scale-probe-epochs {probe:g}" in recipe if probe else "--scale-probe" not in recipe
+    width, share = controller.scale_probe_width, controller.scale_probe_fraction
+    assert f"--scale-probe-width {width}" in recipe if width != 1 else "--scale-probe-width" not in recipe
+    assert f"--scale-probe-fraction {share:g}" in recipe if share else "--scale-probe-fraction" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

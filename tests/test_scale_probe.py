@@ -10,7 +10,12 @@ import torch
 from lr_agent import Controller, ControllerScheduler, TrainingRunEnv
 from lr_agent.controller import ControllerFileError
 from lr_agent.ensemble import ensemble
-from lr_agent.scale_probe import probe_steps_per_candidate, scale_probe, scale_probe_candidates
+from lr_agent.scale_probe import (
+    probe_epochs_per_candidate,
+    probe_steps_per_candidate,
+    scale_probe,
+    scale_probe_candidates,
+)
 from tests.conftest import random_controller
 
 
@@ -24,6 +29,17 @@ def test_candidates_are_the_anchors_grid_lr_and_its_neighbours_within_the_bounds
     with pytest.raises(ValueError, match="positive finite LR, got nan"):
         scale_probe_candidates(math.nan)
     assert probe_steps_per_candidate(0.25, 10) == 2 and probe_steps_per_candidate(0.01, 10) == 1
+
+
+def test_a_wider_probe_tries_more_grid_lrs_and_a_longer_one_trains_a_share_of_the_budget():
+    assert scale_probe_candidates(0.0062, width=2) == pytest.approx([1e-3, 10**-2.5, 1e-2, 10**-1.5, 1e-1])
+    expected = [1e-2, 10**-1.5, 0.1, 10**-0.5, 1.0]  # 3.16 and 10 clipped onto 1
+    assert scale_probe_candidates(0.5, width=3, bounds=(1e-4, 1.0)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="width must be 1, 2 or 3 grid LRs either side, got 0"):
+        scale_probe_candidates(0.01, width=0)
+    assert probe_epochs_per_candidate(1.0, 0.2, 20) == 4.0  # a fifth of a 20-epoch run
+    assert probe_epochs_per_candidate(1.0, 0.1, 5) == 1.0  # at least scale_probe_epochs
+    assert probe_epochs_per_candidate(0.5, 0.0, 40) == 0.5
 
 
 def test_the_lowest_validation_loss_wins_and_a_diverged_candidate_never_does():
@@ -58,7 +74,23 @@ def test_the_env_probe_finds_a_start_far_too_low_and_leaves_the_run_as_it_was():
     assert step["step"] == probed.workload.steps_per_epoch and step["probe_steps"] == 6 * steps
 
 
+def test_the_env_probe_trains_each_of_five_candidates_a_fifth_of_the_run():
+    env = TrainingRunEnv(
+        "digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=5, optimizer="sgd", scale_probe_epochs=0.5,
+        scale_probe_width=2, scale_probe_fraction=0.2,
+    )  # fmt: skip
+    _, info = env.reset(seed=0, options={"lr": 1e-2})
+    result = env.scale_probe_result
+    assert result.lrs == pytest.approx(scale_probe_candidates(1e-2, width=2)) and len(result.lrs) == 5
+    assert info["probe_steps"] == 5 * env.workload.steps_per_epoch  # 1 epoch each: a fifth of 5, more than 0.5
+    assert env.anchor_lr == result.best_lr == result.lrs[int(np.argmin(result.losses))]
+
+
 def test_probe_settings_are_checked():
+    with pytest.raises(ValueError, match="scale_probe_width must be 1, 2 or 3 grid LRs either side, got 4"):
+        TrainingRunEnv("wine-mlp", scale_probe_width=4)
+    with pytest.raises(ValueError, match="scale_probe_fraction must be in \\[0, 1\\) of the run's epochs, got 1"):
+        TrainingRunEnv("wine-mlp", scale_probe_fraction=1)
     with pytest.raises(ValueError, match="scale_probe_epochs must be 0 \\(no probe\\) to 10 epochs, got -1"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
     with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
@@ -126,6 +158,35 @@ def test_the_scheduler_probes_with_the_users_closures_and_restores_everything():
         model.train()
 
 
+def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs():
+    controller = random_controller(
+        range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_width=2,
+        scale_probe_fraction=0.6,
+    )  # fmt: skip
+    model, (x, y), (x_val, y_val) = full_batch_problem()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
+    steps = []
+
+    def train_step() -> float:
+        steps.append(optimizer.param_groups[0]["lr"])
+        loss = (model(x).squeeze(-1) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def evaluate() -> float:
+        with torch.no_grad():
+            return (model(x_val).squeeze(-1) - y_val).pow(2).mean().item()
+
+    sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
+    result, swept = sched.scale_probe_result, len(sched.range_test_result.lrs)
+    assert result.lrs == pytest.approx(scale_probe_candidates(sched.range_test_result.suggested_lr, width=2))
+    assert len(steps) == swept + 5 * 12  # 3 epochs (0.6 of 5) of 4 steps for each of 5 candidates
+    assert [steps[swept + 12 * i] for i in range(5)] == pytest.approx(result.lrs)
+
+
 def test_the_scheduler_warns_without_evaluate_and_refuses_a_bad_steps_per_epoch():
     controller = random_controller(range_test_steps=20, scale_probe_epochs=1.0)
     model, (x, y), _ = full_batch_problem()
@@ -166,10 +227,38 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
         random_controller(scale_probe_epochs=1.0)
 
 
+def test_a_wider_longer_probe_round_trips_as_version_8_and_version_7_files_read_as_width_1(tmp_path):
+    from safetensors.torch import save_file
+
+    probed = random_controller(range_test_steps=30, scale_probe_epochs=1.0)
+    assert probed.format_version == 7 and probed.metadata()["scale_probe"] == {"epochs": 1.0, "decades": 0.5}
+    wide = dataclasses.replace(probed, scale_probe_width=2, scale_probe_fraction=0.2)
+    assert wide.format_version == 8
+    assert wide.metadata()["scale_probe"] == {"epochs": 1.0, "decades": 0.5, "width": 2, "fraction": 0.2}
+    loaded = Controller.load(wide.save(tmp_path / "wide.lrc"))
+    assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == (2, 0.2)
+    assert loaded.env_kwargs()["scale_probe_width"] == 2 and loaded.env_kwargs()["scale_probe_fraction"] == 0.2
+    old = Controller.load(probed.save(tmp_path / "v7.lrc"))
+    assert (old.scale_probe_width, old.scale_probe_fraction) == (1, 0.0)
+    for field, value, message in [
+        ("width", 1.5, "scale_probe width must be 1, 2 or 3 grid LRs either side, got 1.5"),
+        ("fraction", -0.1, "scale_probe fraction must be in \\[0, 1\\) of the run's epochs, got -0.1"),
+    ]:
+        meta = wide.metadata()
+        meta["scale_probe"][field] = value
+        save_file(wide.tensors(), tmp_path / "bad.lrc", metadata={"lr_agent": json.dumps(meta)})
+        with pytest.raises(ControllerFileError, match=f"bad.lrc: .*{message}"):
+            Controller.load(tmp_path / "bad.lrc")
+
+
 def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     members = [random_controller(seed, range_test_steps=30) for seed in (1, 2)]
     combined = ensemble(members, scale_probe_epochs=0.25, flags=True)
     assert (combined.scale_probe_epochs, combined.scale_probe_decades) == (0.25, 0.5)
+    longer = ensemble(members, scale_probe_epochs=1.0, scale_probe_width=2, scale_probe_fraction=0.2, flags=True)
+    assert (longer.scale_probe_width, longer.scale_probe_fraction, longer.format_version) == (2, 0.2, 8)
+    with pytest.raises(ValueError, match="--scale-probe-fraction must be in \\[0, 1\\) of the run's epochs, got 2"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=2, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-epochs must be 0 \\(no probe\\) to 10 epochs, got 11"):
         ensemble(members, scale_probe_epochs=11, flags=True)
     untested = [random_controller(seed) for seed in (1, 2)]
