@@ -29,6 +29,7 @@ IMAGE_SHAPES = {
     "textures": (1, 8, 8),
     "spots": (1, 8, 8),
     "glyphs": (1, 8, 8),
+    "centroids": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -44,6 +45,8 @@ SEQUENCE_SHAPES = {
     "brackets": (16, 2),
     "chirps": (48, 1),
     "counting": (20, 3),
+    "motifs": (24, 4),
+    "pulses": (40, 1),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -453,6 +456,75 @@ def _counting() -> Dataset:
     return Dataset(x, y, REGRESSION, sequence_shape=(steps, 3), standardise=False)
 
 
+def _centroids() -> Dataset:
+    """8×8 images of one blurred blob (σ = 1 to 1.5 pixels, brightness 0.7 to 1.3) at a random
+    place, in noise (σ = 0.3); the target is the blob's column, in pixels. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    centre = rng.uniform(1.5, 5.5, (n, 2))
+    sigma = rng.uniform(1.0, 1.5, (n, 1, 1))
+    rows, cols = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    distance = (rows - centre[:, 0, None, None]) ** 2 + (cols - centre[:, 1, None, None]) ** 2
+    images = rng.uniform(0.7, 1.3, (n, 1, 1)) * np.exp(-distance / (2 * sigma**2))
+    images += rng.normal(0.0, 0.3, images.shape)
+    return Dataset(images.reshape(n, 64).astype(np.float32), centre[:, 1], REGRESSION, IMAGE_SHAPES["centroids"])
+
+
+MOTIF = (0, 1, 2)
+"""The run of symbols whose presence the ``motifs`` data set's class says."""
+
+
+def _motifs() -> Dataset:
+    """24 steps of four symbols, one-hot and uniform; the class is whether the run 0, 1, 2 occurs
+    (half the sequences have it put in at a random place, the others are drawn until they lack
+    it), with 10% of the labels flipped. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["motifs"][0]
+    has = rng.integers(0, 2, n)
+    tokens = np.empty((n, steps), dtype=np.int64)
+    for i in range(n):
+        while True:
+            sequence = rng.integers(0, 4, steps)
+            if has[i]:
+                start = rng.integers(0, steps - len(MOTIF) + 1)
+                sequence[start : start + len(MOTIF)] = MOTIF
+            if has[i] == _has_motif(sequence):
+                break
+        tokens[i] = sequence
+    y = np.where(rng.random(n) < 0.1, 1 - has, has)
+    x = np.eye(4, dtype=np.float32)[tokens].reshape(n, -1)
+    return Dataset(x, y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["motifs"], standardise=False)
+
+
+def _has_motif(sequence: np.ndarray) -> bool:
+    """Whether :data:`MOTIF` occurs in ``sequence`` as a run."""
+    windows = np.lib.stride_tricks.sliding_window_view(sequence, len(MOTIF))
+    return bool((windows == MOTIF).all(axis=1).any())
+
+
+def _pulses() -> Dataset:
+    """40-step signals of one Gaussian pulse (width σ = 1.5 to 6 steps, height 0.5 to 1.5, at a
+    random place) in noise (σ = 0.3); the target is the pulse's width σ. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["pulses"][0]
+    width = rng.uniform(1.5, 6.0, (n, 1))
+    centre = rng.uniform(8.0, steps - 8.0, (n, 1))
+    t = np.arange(steps)
+    signals = rng.uniform(0.5, 1.5, (n, 1)) * np.exp(-((t - centre) ** 2) / (2 * width**2))
+    signals += rng.normal(0.0, 0.3, signals.shape)
+    return Dataset(signals.astype(np.float32), width[:, 0], REGRESSION, sequence_shape=SEQUENCE_SHAPES["pulses"])
+
+
+def _bands() -> Dataset:
+    """Gaussian points in 5 dimensions; the class is which third (by quantile) a point's score
+    sin(2 x0) + x1 / 2 falls in: two features matter, three are noise. 3000 samples."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.0, 1.0, (3000, 5))
+    score = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1]
+    y = np.searchsorted(np.quantile(score, [1 / 3, 2 / 3]), score)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -488,6 +560,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "chirps": _chirps,
     "peaks": _peaks,
     "counting": _counting,
+    "centroids": _centroids,
+    "motifs": _motifs,
+    "pulses": _pulses,
+    "bands": _bands,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

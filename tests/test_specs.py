@@ -78,6 +78,10 @@ GENERATED = {
     "chirps": 4,
     "peaks": 1,
     "counting": 1,
+    "centroids": 1,
+    "motifs": 2,
+    "pulses": 1,
+    "bands": 3,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -86,7 +90,7 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
-# the last four entry 15's.
+# the next four entry 15's, the last four entry 16's.
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -104,6 +108,10 @@ DIGESTS = {
     "chirps": "e11ec3bcf32445a8",
     "peaks": "9a0b12e8c5906ecb",
     "counting": "1aa07c9d52789017",
+    "centroids": "5aa1cd69f6c8500e",
+    "motifs": "43dd74c76b478777",
+    "pulses": "3e17e4b500d6765c",
+    "bands": "512bc82271446ccc",
 }
 
 
@@ -185,6 +193,23 @@ def test_chirps_rise_or_fall_by_class_and_glyphs_are_ten_fixed_patterns():
     images = glyphs.x.reshape(-1, 8, 8)
     centre = np.stack([images[glyphs.y == c, 2:6, 2:6].mean(0) for c in range(10)])  # each glyph covers it
     assert np.abs(centre[:, None] - centre[None]).max() > 0.5  # the glyphs differ where they all are
+
+
+def test_motifs_have_the_run_when_the_class_says_but_for_noise_and_the_others_follow_their_targets():
+    motifs = datasets.BUILTIN["motifs"]()
+    tokens = motifs.x.reshape(len(motifs.x), *datasets.SEQUENCE_SHAPES["motifs"]).argmax(-1)
+    has = np.array([datasets._has_motif(t) for t in tokens])
+    assert not motifs.standardise and 0.08 < (has != motifs.y).mean() < 0.12  # 10% of the labels flipped
+    centroids = datasets.BUILTIN["centroids"]()
+    columns = centroids.x.reshape(-1, 8, 8).sum(1)  # the image's brightness by column
+    centre_of_mass = (np.clip(columns, 0, None) * np.arange(8)).sum(1) / np.clip(columns, 0, None).sum(1)
+    assert np.corrcoef(centre_of_mass, centroids.y)[0, 1] > 0.7 and 1.5 <= centroids.y.min() < centroids.y.max() <= 5.5
+    pulses = datasets.BUILTIN["pulses"]()
+    assert np.corrcoef(pulses.x.sum(1), pulses.y)[0, 1] > 0.5  # a wider pulse has more area
+    bands = datasets.BUILTIN["bands"]()
+    score = np.sin(2 * bands.x[:, 0]) + 0.5 * bands.x[:, 1]
+    order = np.argsort(score)
+    assert (np.diff(bands.y[order]) >= 0).mean() > 0.99  # sorted by the score, the classes rise in thirds
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
