@@ -332,7 +332,7 @@ def test_text_stays_one_hot_and_rmsprop_gets_the_specs_momentum_and_weight_decay
 @pytest.mark.parametrize(
     "source, kind, depth, message",
     [
-        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, .*, counting\); 'wine' is not one"),
+        ("wine", "conv1d", 2, r"conv1d needs a sequence data set \(text, waveforms, .*\); 'wine' is not one"),
         ("wine", "transformer", 1, r"transformer needs a sequence data set \(text, .*\); 'wine' is not one"),
         (
             "waveforms",
