@@ -109,7 +109,7 @@ class ControllerFileOptions:
         None, "share of the budget (0 to 1) at whose end the controller's LR is multiplied by a cosine down to 0"
     )
     scale_probe_epochs: float | None = option(
-        None, "epochs each scale-probe candidate trains (the range test's LR, the grid LRs either side); 0: no probe"
+        None, "epochs each scale-probe candidate trains at least (the test's LR, grid LRs either side); 0: no probe"
     )
     scale_probe_decades: float | None = option(
         None, "the scale probe's grid spacing in decades; None: unchanged (0.5 in a new file)"
@@ -118,7 +118,7 @@ class ControllerFileOptions:
         None, "grid LRs either side of the range test's LR that the scale probe tries (1 to 3); None: unchanged"
     )
     scale_probe_fraction: float | None = option(
-        None, "share of the run's epochs each scale-probe candidate trains at least (0 to 1); None: unchanged"
+        None, "share of the run's epochs each scale-probe candidate trains at least (0 to under 1); None: unchanged"
     )
 
     def file_settings(self) -> dict[str, Any]:

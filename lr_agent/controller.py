@@ -81,10 +81,10 @@ class Controller:
     the controller goes on seeing and moving its own LR, before the tail's factor.
 
     ``scale_probe_epochs > 0`` checks the range test's suggestion with a scale probe
-    (:mod:`lr_agent.scale_probe`): the suggestion and the LRs ``scale_probe_decades`` either side
-    (on a fixed grid) each train that many epochs from the same weights, and the one with the
-    lowest validation loss becomes the anchor. ``scale_probe_width`` grid LRs either side are
-    tried (default 1), and each trains at least ``scale_probe_fraction`` of the run's epochs.
+    (:mod:`lr_agent.scale_probe`): the suggestion snapped to a grid of ``scale_probe_decades``
+    and the ``scale_probe_width`` grid LRs either side (default 1) each train that many epochs,
+    or ``scale_probe_fraction`` of the run's epochs when longer, from the same weights, and the
+    one with the lowest validation loss becomes the anchor. Width and fraction need a probe.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -397,6 +397,8 @@ class Controller:
             raise fail(f"range_test flat_fallback must be true or false, got {self.range_test_flat_fallback!r}")
         if not self.range_test_steps and (self.range_test_flat_fallback or self.range_test_adaptive_fraction):
             raise fail("range_test flat_fallback and adaptive_fraction need a range test (num_steps is 0)")
+        if not self.scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction):
+            raise fail("scale_probe width and fraction need a probe (scale_probe epochs is 0)")
         if self.scale_probe_epochs and not self.range_test_steps:
             raise fail("scale_probe needs a range test (range_test num_steps is 0): it checks the test's suggestion")
 

@@ -128,8 +128,8 @@ class TrainingRunEnv(gym.Env):
             the one with the lowest validation loss becomes the anchor. 0 (the default): no probe.
         scale_probe_decades: the probe's grid spacing, in decades (0.5: 1e-3, 3.16e-3, 1e-2...).
         scale_probe_width: how many grid LRs either side of the anchor the probe tries (1 to 3).
-        scale_probe_fraction: a share of the run's epochs (0 to 1) that each candidate trains
-            at least, when longer than ``scale_probe_epochs``.
+        scale_probe_fraction: a share of the run's epochs (0 to under 1) that each candidate
+            trains when longer than ``scale_probe_epochs``. Width and fraction need a probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -220,6 +220,8 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_decades = check_scale_probe_decades(scale_probe_decades)
         self.scale_probe_width = check_scale_probe_width(scale_probe_width)
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
+        if not scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction):
+            raise ValueError("scale_probe_width and scale_probe_fraction need a probe (scale_probe_epochs is 0)")
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
@@ -379,17 +381,19 @@ class TrainingRunEnv(gym.Env):
 
         Each candidate (:func:`~lr_agent.scale_probe.scale_probe_candidates`, within the run's LR
         bounds) trains ``epochs`` (default: ``scale_probe_epochs``, or ``scale_probe_fraction`` of the
-        run's epochs when longer) at a constant LR from the same
+        run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR from the same
         weights, optimizer state and batches, and is scored by the validation loss. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before scale_probe()")
         workload = self.workload
-        epochs = check_scale_probe_epochs(self.scale_probe_epochs if epochs is None else epochs, "epochs")
+        if epochs is None:
+            epochs = probe_epochs_per_candidate(self.scale_probe_epochs, self.scale_probe_fraction, workload.epochs)
+        else:
+            check_scale_probe_epochs(epochs, "epochs")
         if not epochs:
             raise ValueError("scale_probe() needs epochs > 0 (this env's scale_probe_epochs is 0)")
-        epochs = probe_epochs_per_candidate(epochs, self.scale_probe_fraction, workload.epochs)
         steps = probe_steps_per_candidate(epochs, workload.steps_per_epoch)
         saved = copy.deepcopy(workload.state_dict())
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_SCALE_PROBE_EPOCHS = 10.0
-"""The longest a candidate may train (``scale_probe_epochs``)."""
+"""The most ``scale_probe_epochs`` may be (a ``scale_probe_fraction`` of a long run may train a
+candidate longer: up to that share of the run, for each of ``2 * width + 1`` candidates)."""
 
 
 def check_scale_probe_epochs(epochs: float, name: str = "scale_probe_epochs") -> float:

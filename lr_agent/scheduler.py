@@ -101,7 +101,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         LR is decided from it. Call it before the first ``step(...)``.
 
         A controller with a scale probe (``controller.scale_probe_epochs > 0``) then checks the
-        suggestion: it and the LRs ``controller.scale_probe_decades`` either side (on a fixed
+        suggestion: it and the ``controller.scale_probe_width`` LRs either side (on a fixed
         grid, :func:`~lr_agent.scale_probe.scale_probe_candidates`) each run
         ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` (or
         ``controller.scale_probe_fraction`` × ``total_epochs`` epochs' worth, when longer) from the same

@@ -95,6 +95,8 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
     with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
         TrainingRunEnv("wine-mlp", scale_probe_decades=5)
+    with pytest.raises(ValueError, match="scale_probe_width and scale_probe_fraction need a probe"):
+        TrainingRunEnv("wine-mlp", scale_probe_fraction=0.1)
     env = TrainingRunEnv("wine-mlp", epochs=2)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="needs epochs > 0"):
@@ -225,6 +227,8 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
             Controller.load(tmp_path / "bad.lrc")
     with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
         random_controller(scale_probe_epochs=1.0)
+    with pytest.raises(ControllerFileError, match="scale_probe width and fraction need a probe"):
+        random_controller(range_test_steps=30, scale_probe_width=2)
 
 
 def test_a_wider_longer_probe_round_trips_as_version_8_and_version_7_files_read_as_width_1(tmp_path):
