@@ -115,6 +115,15 @@ def full_batch_problem(seed: int = 0):
     return model, (x, y), (x_val, y_val)
 
 
+def full_batch_step(model, optimizer, x, y) -> float:
+    """One optimizer step on the whole of ``(x, y)``; the loss before it."""
+    loss = (model(x).squeeze(-1) - y).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def test_the_scheduler_probes_with_the_users_closures_and_restores_everything():
     controller = random_controller(range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=2.0)
     model, (x, y), (x_val, y_val) = full_batch_problem()
@@ -124,11 +133,7 @@ def test_the_scheduler_probes_with_the_users_closures_and_restores_everything():
 
     def train_step() -> float:
         calls["train"] += 1
-        loss = (model(x).squeeze(-1) - y).pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return full_batch_step(model, optimizer, x, y)
 
     def evaluate() -> float:
         calls["evaluate"] += 1
@@ -172,11 +177,7 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
 
     def train_step() -> float:
         steps.append(optimizer.param_groups[0]["lr"])
-        loss = (model(x).squeeze(-1) - y).pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return full_batch_step(model, optimizer, x, y)
 
     def evaluate() -> float:
         with torch.no_grad():
