@@ -449,6 +449,7 @@ FILE_ONLY_SETTINGS = (
     "scale_probe_decades",
     "scale_probe_width",
     "scale_probe_fraction",
+    "scale_probe_anneal",
 )
 """Range-test and scale-probe settings that export can give a controller but training does not know."""
 
@@ -465,6 +466,7 @@ def export(
     scale_probe_decades: float | None = None,
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
+    scale_probe_anneal: bool | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
@@ -503,6 +505,7 @@ def export(
         "scale_probe_decades": scale_probe_decades,
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
+        "scale_probe_anneal": scale_probe_anneal,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:

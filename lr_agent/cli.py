@@ -120,6 +120,9 @@ class ControllerFileOptions:
     scale_probe_fraction: float | None = option(
         None, "share of the run's epochs each scale-probe candidate trains at least (0 to under 1); None: unchanged"
     )
+    scale_probe_anneal: bool = option(
+        False, "each scale-probe candidate's LR falls along a cosine to zero over its steps (default: constant)"
+    )
 
     def file_settings(self) -> dict[str, Any]:
         """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
@@ -133,6 +136,7 @@ class ControllerFileOptions:
             "scale_probe_decades": self.scale_probe_decades,
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
+            "scale_probe_anneal": self.scale_probe_anneal or None,
         }
 
 

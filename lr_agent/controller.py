@@ -40,7 +40,7 @@ from lr_agent.schedules import (
 )
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -84,7 +84,9 @@ class Controller:
     (:mod:`lr_agent.scale_probe`): the suggestion snapped to a grid of ``scale_probe_decades``
     and the ``scale_probe_width`` grid LRs either side (default 1) each train that many epochs,
     or ``scale_probe_fraction`` of the run's epochs when longer, from the same weights, and the
-    one with the lowest validation loss becomes the anchor. Width and fraction need a probe.
+    one with the lowest validation loss becomes the anchor. With ``scale_probe_anneal`` each
+    candidate's LR falls along a cosine to zero over its steps. Width, fraction and anneal need
+    a probe.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -111,6 +113,7 @@ class Controller:
     scale_probe_decades: float = 0.5
     scale_probe_width: int = 1
     scale_probe_fraction: float = 0.0
+    scale_probe_anneal: bool = False
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -201,6 +204,7 @@ class Controller:
             "decades": self.scale_probe_decades,
             **({"width": self.scale_probe_width} if self.scale_probe_width != 1 else {}),
             **({"fraction": self.scale_probe_fraction} if self.scale_probe_fraction else {}),
+            **({"anneal": True} if self.scale_probe_anneal else {}),
         }
 
     def range_test_fraction_for(self, optimizer: torch.optim.Optimizer) -> float:
@@ -227,15 +231,18 @@ class Controller:
             "scale_probe_decades": self.scale_probe_decades,
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
+            "scale_probe_anneal": self.scale_probe_anneal,
         }
 
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        8 with a wider or longer scale probe, 7 with a scale probe, 6 with an anneal tail, 5 with a
-        fraction for adaptive optimizers, 4 with the range test's flat fallback, 3 with its
-        extension, else 2."""
+        9 with an annealed scale probe, 8 with a wider or longer one, 7 with a scale probe, 6 with
+        an anneal tail, 5 with a fraction for adaptive optimizers, 4 with the range test's flat
+        fallback, 3 with its extension, else 2."""
         if self.scale_probe_epochs:
+            if self.scale_probe_anneal:
+                return 9
             return 8 if self.scale_probe_width != 1 or self.scale_probe_fraction else 7
         if self.anneal_tail:
             return 6
@@ -324,6 +331,7 @@ class Controller:
                 scale_probe_decades=probe["decades"],
                 scale_probe_width=probe.get("width", 1),  # new in v8
                 scale_probe_fraction=probe.get("fraction", 0.0),  # new in v8
+                scale_probe_anneal=probe.get("anneal", False),  # new in v9
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -397,8 +405,12 @@ class Controller:
             raise fail(f"range_test flat_fallback must be true or false, got {self.range_test_flat_fallback!r}")
         if not self.range_test_steps and (self.range_test_flat_fallback or self.range_test_adaptive_fraction):
             raise fail("range_test flat_fallback and adaptive_fraction need a range test (num_steps is 0)")
-        if not self.scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction):
-            raise fail("scale_probe width and fraction need a probe (scale_probe epochs is 0)")
+        if not isinstance(self.scale_probe_anneal, bool):
+            raise fail(f"scale_probe anneal must be true or false, got {self.scale_probe_anneal!r}")
+        if not self.scale_probe_epochs and (
+            self.scale_probe_width != 1 or self.scale_probe_fraction or self.scale_probe_anneal
+        ):
+            raise fail("scale_probe width, fraction and anneal need a probe (scale_probe epochs is 0)")
         if self.scale_probe_epochs and not self.range_test_steps:
             raise fail("scale_probe needs a range test (range_test num_steps is 0): it checks the test's suggestion")
 

@@ -52,6 +52,7 @@ def ensemble(
     scale_probe_decades: float | None = None,
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
+    scale_probe_anneal: bool | None = None,
     flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
@@ -89,6 +90,7 @@ def ensemble(
         "scale_probe_decades": scale_probe_decades,
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
+        "scale_probe_anneal": scale_probe_anneal,
     }
     overrides = {field: value for field, value in overrides.items() if value is not None}
     label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}

@@ -44,6 +44,7 @@ import torch
 from lr_agent.observation import CLIP, FEATURES, ObservationTracker
 from lr_agent.scale_probe import (
     ScaleProbeResult,
+    candidate_lr_factor,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -129,7 +130,9 @@ class TrainingRunEnv(gym.Env):
         scale_probe_decades: the probe's grid spacing, in decades (0.5: 1e-3, 3.16e-3, 1e-2...).
         scale_probe_width: how many grid LRs either side of the anchor the probe tries (1 to 3).
         scale_probe_fraction: a share of the run's epochs (0 to under 1) that each candidate
-            trains when longer than ``scale_probe_epochs``. Width and fraction need a probe.
+            trains when longer than ``scale_probe_epochs``.
+        scale_probe_anneal: each candidate's LR falls along a cosine to zero over its steps
+            instead of staying constant. Width, fraction and anneal need a probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -166,6 +169,7 @@ class TrainingRunEnv(gym.Env):
         scale_probe_decades: float = 0.5,
         scale_probe_width: int = 1,
         scale_probe_fraction: float = 0.0,
+        scale_probe_anneal: bool = False,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -220,8 +224,13 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_decades = check_scale_probe_decades(scale_probe_decades)
         self.scale_probe_width = check_scale_probe_width(scale_probe_width)
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
-        if not scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction):
-            raise ValueError("scale_probe_width and scale_probe_fraction need a probe (scale_probe_epochs is 0)")
+        if not isinstance(scale_probe_anneal, bool):
+            raise ValueError(f"scale_probe_anneal must be True or False, got {scale_probe_anneal!r}")
+        self.scale_probe_anneal = scale_probe_anneal
+        if not scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction or scale_probe_anneal):
+            raise ValueError(
+                "scale_probe_width, scale_probe_fraction and scale_probe_anneal need a probe (scale_probe_epochs is 0)"
+            )
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
         self.workload_spec: WorkloadSpec | None = self.specs[0] if self.specs else None
@@ -381,8 +390,9 @@ class TrainingRunEnv(gym.Env):
 
         Each candidate (:func:`~lr_agent.scale_probe.scale_probe_candidates`, within the run's LR
         bounds) trains ``epochs`` (default: ``scale_probe_epochs``, or ``scale_probe_fraction`` of the
-        run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR from the same
-        weights, optimizer state and batches, and is scored by the validation loss. The steps are
+        run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR (or, with
+        ``scale_probe_anneal``, one falling along a cosine to zero) from the same weights, optimizer
+        state and batches, and is scored by the validation loss. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
         if self.workload is None:
@@ -399,11 +409,15 @@ class TrainingRunEnv(gym.Env):
 
         def short_run(lr: float) -> float:
             workload.load_state_dict(copy.deepcopy(saved))  # a fresh copy: the optimizer keeps its tensors
-            for group, scale in zip(workload.optimizer.param_groups, self.group_scales, strict=True):
-                group["lr"] = lr * scale
             self.probe_steps += steps
-            if not math.isfinite(workload.train(steps)):
-                return math.inf
+            # a constant LR trains the steps in one call; an annealed one sets the LR step by step
+            chunks = [(0, steps)] if not self.scale_probe_anneal else [(i, 1) for i in range(steps)]
+            for start, length in chunks:
+                factor = candidate_lr_factor(start, steps, self.scale_probe_anneal)
+                for group, scale in zip(workload.optimizer.param_groups, self.group_scales, strict=True):
+                    group["lr"] = lr * scale * factor
+                if not math.isfinite(workload.train(length)):
+                    return math.inf
             return workload.evaluate().loss
 
         candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)

@@ -7,6 +7,9 @@ test's suggestion snapped to a fixed grid of LRs (``10 ** (k * decades)``: with 
 constant LR from the same weights (restored after each), and the one with the lowest validation
 loss wins. A wider probe (``width``) tries more grid LRs either side; a longer one trains each
 candidate for a share of the run's budget (``fraction``), since a short run favours large LRs.
+An annealed probe (``anneal``) lowers each candidate's LR along a cosine to zero over its steps,
+so that it is judged as a run that ends annealed, as the controller's runs do, rather than by
+the noise a constant LR leaves.
 :class:`~lr_agent.env.TrainingRunEnv` and
 :class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`scale_probe`.
 """
@@ -62,6 +65,12 @@ def probe_epochs_per_candidate(epochs: float, fraction: float, total_epochs: int
 def probe_steps_per_candidate(epochs: float, steps_per_epoch: int) -> int:
     """Optimizer steps each candidate trains: ``epochs`` × ``steps_per_epoch``, rounded, at least 1."""
     return max(1, round(epochs * steps_per_epoch))
+
+
+def candidate_lr_factor(step: int, steps: int, anneal: bool) -> float:
+    """The factor on a candidate's LR at ``step`` of its ``steps``: 1, or with ``anneal`` a
+    cosine from 1 at the first step toward 0 after the last."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / steps)) if anneal else 1.0
 
 
 def scale_probe_candidates(

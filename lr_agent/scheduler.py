@@ -14,6 +14,7 @@ from lr_agent.controller import Controller
 from lr_agent.observation import ObservationTracker
 from lr_agent.scale_probe import (
     ScaleProbeResult,
+    candidate_lr_factor,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -105,7 +106,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         grid, :func:`~lr_agent.scale_probe.scale_probe_candidates`) each run
         ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` (or
         ``controller.scale_probe_fraction`` × ``total_epochs`` epochs' worth, when longer) from the same
-        weights, and ``evaluate()`` (yours: the validation loss of the model as it is) scores
+        weights (with ``controller.scale_probe_anneal``, at an LR falling along a cosine to zero),
+        and ``evaluate()`` (yours: the validation loss of the model as it is) scores
         each; the lowest loss becomes the anchor. Model, optimizer and the model's train/eval
         mode are restored after. Without ``evaluate`` the probe is skipped (with a warning);
         a controller without a probe ignores both arguments.
@@ -161,8 +163,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                     model.load_state_dict(model_state)
                     self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))  # it keeps the tensors
                     model.train(was_training)
-                    for _ in range(steps):
-                        if not math.isfinite(step_at(lr)):
+                    anneal = self.controller.scale_probe_anneal
+                    for i in range(steps):
+                        if not math.isfinite(step_at(lr * candidate_lr_factor(i, steps, anneal))):
                             return math.inf
                     return float(evaluate())
 

@@ -46,7 +46,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     if probe:  # from the command line, changing the range test
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
                  "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3", "--scale-probe-epochs", "0.5",
-                 "--scale-probe-decades", "1", "--scale-probe-width", "2", "--scale-probe-fraction", "0.1"]  # fmt: skip
+                 "--scale-probe-decades", "1", "--scale-probe-width", "2", "--scale-probe-fraction", "0.1",
+                 "--scale-probe-anneal"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -61,6 +62,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.anneal_tail == (0.3 if probe else 0.0)
     assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == ((0.5, 1.0) if probe else (0.0, 0.5))
     assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == ((2, 0.1) if probe else (1, 0.0))
+    assert loaded.scale_probe_anneal is bool(probe) and loaded.format_version == (9 if probe else 2)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:

@@ -197,6 +197,7 @@ def test_pretrained_controller_ships_and_loads():
     width, share = controller.scale_probe_width, controller.scale_probe_fraction
     assert f"--scale-probe-width {width}" in recipe if width != 1 else "--scale-probe-width" not in recipe
     assert f"--scale-probe-fraction {share:g}" in recipe if share else "--scale-probe-fraction" not in recipe
+    assert ("--scale-probe-anneal" in recipe) is controller.scale_probe_anneal
     assert controller.action_mode in ("discrete", "continuous")
 
 

@@ -11,6 +11,7 @@ from lr_agent import Controller, ControllerScheduler, TrainingRunEnv
 from lr_agent.controller import ControllerFileError
 from lr_agent.ensemble import ensemble
 from lr_agent.scale_probe import (
+    candidate_lr_factor,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -40,6 +41,13 @@ def test_a_wider_probe_tries_more_grid_lrs_and_a_longer_one_trains_a_share_of_th
     assert probe_epochs_per_candidate(1.0, 0.2, 20) == 4.0  # a fifth of a 20-epoch run
     assert probe_epochs_per_candidate(1.0, 0.1, 5) == 1.0  # at least scale_probe_epochs
     assert probe_epochs_per_candidate(0.5, 0.0, 40) == 0.5
+
+
+def test_an_annealed_candidate_falls_along_a_cosine_and_a_constant_one_does_not():
+    factors = [candidate_lr_factor(i, 4, anneal=True) for i in range(4)]
+    assert factors == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
+    assert 0 < factors[-1] < 0.15  # the last step still trains
+    assert [candidate_lr_factor(i, 4, anneal=False) for i in range(4)] == [1.0] * 4
 
 
 def test_the_lowest_validation_loss_wins_and_a_diverged_candidate_never_does():
@@ -95,12 +103,37 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
     with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
         TrainingRunEnv("wine-mlp", scale_probe_decades=5)
-    with pytest.raises(ValueError, match="scale_probe_width and scale_probe_fraction need a probe"):
+    with pytest.raises(ValueError, match="scale_probe_width, scale_probe_fraction and scale_probe_anneal need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_fraction=0.1)
+    with pytest.raises(ValueError, match="need a probe"):
+        TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
+    with pytest.raises(ValueError, match="scale_probe_anneal must be True or False, got 'yes'"):
+        TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal="yes")
     env = TrainingRunEnv("wine-mlp", epochs=2)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="needs epochs > 0"):
         env.scale_probe(0.01)
+
+
+def test_the_env_scores_annealed_candidates_by_the_run_they_stand_for():
+    env = TrainingRunEnv(
+        "digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd", scale_probe_epochs=0.5,
+        scale_probe_anneal=True,
+    )  # fmt: skip
+    env.reset(seed=0, options={"lr": 1e-2})
+    result, workload = env.scale_probe_result, env.workload
+    steps = probe_steps_per_candidate(0.5, workload.steps_per_epoch)
+    start = copy.deepcopy(workload.state_dict())  # the probe restored the weights it started from
+    for lr, loss in zip(result.lrs, result.losses, strict=True):
+        workload.load_state_dict(copy.deepcopy(start))
+        for i in range(steps):  # the same steps by hand, at the cosine's LR
+            workload.optimizer.param_groups[0]["lr"] = lr * candidate_lr_factor(i, steps, anneal=True)
+            workload.train(1)
+        assert workload.evaluate().loss == pytest.approx(loss)
+    workload.load_state_dict(start)
+    env.scale_probe_anneal = False
+    constant = env.scale_probe(result.lrs[1])
+    assert constant.lrs == result.lrs and constant.losses != pytest.approx(result.losses)
 
 
 def full_batch_problem(seed: int = 0):
@@ -188,6 +221,13 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
     assert result.lrs == pytest.approx(scale_probe_candidates(sched.range_test_result.suggested_lr, width=2))
     assert len(steps) == swept + 5 * 12  # 3 epochs (0.6 of 5) of 4 steps for each of 5 candidates
     assert [steps[swept + 12 * i] for i in range(5)] == pytest.approx(result.lrs)
+    # annealed: each candidate's 12 steps fall along the cosine from its LR
+    annealed = dataclasses.replace(controller, scale_probe_anneal=True)
+    sched, steps = ControllerScheduler(optimizer, annealed, total_epochs=5), []
+    sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
+    cosine = [candidate_lr_factor(i, 12, anneal=True) for i in range(12)]
+    for i, lr in enumerate(sched.scale_probe_result.lrs):
+        assert steps[swept + 12 * i : swept + 12 * (i + 1)] == pytest.approx([lr * f for f in cosine])
 
 
 def test_the_scheduler_warns_without_evaluate_and_refuses_a_bad_steps_per_epoch():
@@ -228,11 +268,13 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
             Controller.load(tmp_path / "bad.lrc")
     with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
         random_controller(scale_probe_epochs=1.0)
-    with pytest.raises(ControllerFileError, match="scale_probe width and fraction need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction and anneal need a probe"):
         random_controller(range_test_steps=30, scale_probe_width=2)
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction and anneal need a probe"):
+        random_controller(range_test_steps=30, scale_probe_anneal=True)
 
 
-def test_a_wider_longer_probe_round_trips_as_version_8_and_version_7_files_read_as_width_1(tmp_path):
+def test_wider_longer_and_annealed_probes_round_trip_as_versions_8_and_9_and_older_files_read_defaults(tmp_path):
     from safetensors.torch import save_file
 
     probed = random_controller(range_test_steps=30, scale_probe_epochs=1.0)
@@ -244,10 +286,15 @@ def test_a_wider_longer_probe_round_trips_as_version_8_and_version_7_files_read_
     assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == (2, 0.2)
     assert loaded.env_kwargs()["scale_probe_width"] == 2 and loaded.env_kwargs()["scale_probe_fraction"] == 0.2
     old = Controller.load(probed.save(tmp_path / "v7.lrc"))
-    assert (old.scale_probe_width, old.scale_probe_fraction) == (1, 0.0)
+    assert (old.scale_probe_width, old.scale_probe_fraction, old.scale_probe_anneal) == (1, 0.0, False)
+    annealed = dataclasses.replace(wide, scale_probe_anneal=True)
+    assert annealed.format_version == 9 and annealed.metadata()["scale_probe"]["anneal"] is True
+    assert Controller.load(annealed.save(tmp_path / "v9.lrc")).env_kwargs()["scale_probe_anneal"] is True
+    assert Controller.load(wide.save(tmp_path / "v8.lrc")).scale_probe_anneal is False
     for field, value, message in [
         ("width", 1.5, "scale_probe width must be 1, 2 or 3 grid LRs either side, got 1.5"),
         ("fraction", -0.1, "scale_probe fraction must be in \\[0, 1\\) of the run's epochs, got -0.1"),
+        ("anneal", "yes", "scale_probe anneal must be true or false, got 'yes'"),
     ]:
         meta = wide.metadata()
         meta["scale_probe"][field] = value
@@ -262,6 +309,8 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert (combined.scale_probe_epochs, combined.scale_probe_decades) == (0.25, 0.5)
     longer = ensemble(members, scale_probe_epochs=1.0, scale_probe_width=2, scale_probe_fraction=0.2, flags=True)
     assert (longer.scale_probe_width, longer.scale_probe_fraction, longer.format_version) == (2, 0.2, 8)
+    annealed = ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=0.3, scale_probe_anneal=True, flags=True)
+    assert annealed.scale_probe_anneal is True and annealed.format_version == 9
     with pytest.raises(ValueError, match="--scale-probe-fraction must be in \\[0, 1\\) of the run's epochs, got 2"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=2, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-epochs must be 0 \\(no probe\\) to 10 epochs, got 11"):
