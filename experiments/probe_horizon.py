@@ -1,0 +1,108 @@
+"""Which short run predicts the LR a whole cosine run wants? (NOTES.md entry 17)
+
+Extends `anchor_rules.py`'s data (its OUT file: the range test's LR from each start and the
+constant and cosine grids of every workload and seed): for each pair, a cosine run from scratch
+over a tenth, a fifth, 30% and half of the run's epochs at each grid LR. Then, offline, a probe
+of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one whose short run
+(at a constant LR, or annealed along a cosine) ends lowest, and is scored as in
+`anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
+appended to OUT as they finish and skipped when run again.
+
+    python experiments/anchor_rules.py experiments/select.toml experiments/quality.toml --seeds 0 1
+    python experiments/probe_horizon.py experiments/select.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import anchor_rules
+from anchor_rules import GRID, nearest
+from tqdm import tqdm
+
+FRACTIONS = [0.1, 0.2, 0.3, 0.5]
+
+
+def measure(workload: str, seed: int, epochs: int) -> dict:
+    """The final validation loss of a cosine run over each fraction of ``epochs``, at each grid LR."""
+    import torch
+
+    from lr_agent import schedules
+    from lr_agent.compare import controller_env
+    from lr_agent.episodes import run_episode
+
+    torch.set_num_threads(1)  # as the experiments' trials run
+    env = controller_env(workload, None)
+    case: dict = {"workload": workload, "seed": seed}
+    for fraction in FRACTIONS:
+        for lr in GRID:
+            short = {"lr": lr, "epochs": math.ceil(fraction * epochs)}
+            last = run_episode(env, schedules.make_schedule("cosine"), seed=seed, options=short).records[-1]
+            case[f"cosine{fraction}@{lr}"] = math.inf if last["diverged"] else last["val_loss"]
+    return case
+
+
+def constant_after(case: dict, lr: float, fraction: float, epochs: int) -> float:
+    curve = case["curves"][f"constant@{lr}"]  # shorter where the run diverged
+    return curve[min(math.ceil(fraction * epochs), len(curve)) - 1]
+
+
+def probe(case: dict, short: dict, test: dict, width: int, fraction: float, annealed: bool) -> float:
+    """The candidate (the anchor's grid LR and ``width`` either side) whose short run ends lowest."""
+
+    def loss(lr: float) -> float:
+        return short[f"cosine{fraction}@{lr}"] if annealed else constant_after(case, lr, fraction, test["epochs"])
+
+    return min(nearest(test["anchor"], width), key=lambda lr: (loss(lr), lr))
+
+
+def main() -> None:
+    from lr_agent.experiment import ExperimentConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--rules-data", type=Path, default=Path("runs/anchor_rules.jsonl"), help="anchor_rules' OUT")
+    parser.add_argument("--out", type=Path, default=Path("runs/probe_horizon.jsonl"))
+    parser.add_argument("--jobs", type=int, default=2, help="processes (one core each)")
+    args = parser.parse_args()
+    if not args.rules_data.exists():
+        raise SystemExit(f"{args.rules_data} does not exist: run experiments/anchor_rules.py first")
+    sweeps = {(c["workload"], c["seed"]): c for c in map(json.loads, args.rules_data.read_text().splitlines())}
+    workloads = [w for file in args.experiments for w in ExperimentConfig.from_toml(file).workloads]
+    wanted = [(w, s) for w in dict.fromkeys(workloads) for s in args.seeds]
+    if missing := [key for key in wanted if key not in sweeps]:
+        raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
+    done = {}
+    if args.out.exists():
+        done = {(c["workload"], c["seed"]): c for c in map(json.loads, args.out.read_text().splitlines())}
+    todo = [key for key in wanted if key not in done]
+    with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
+        futures = [pool.submit(measure, w, s, sweeps[(w, s)]["tests"][0]["epochs"]) for w, s in todo]
+        for future in as_completed(futures):
+            case = future.result()
+            with args.out.open("a") as out:
+                out.write(json.dumps(case) + "\n")
+            done[(case["workload"], case["seed"])] = case
+            bar.update()
+    rules = {}
+    for annealed in (False, True):
+        for fraction in FRACTIONS:
+            for width in (1, 2, 3):
+                name = f"{2 * width + 1} candidates, {'cosine' if annealed else 'constant'}, {fraction:.0%}"
+                rules[name] = lambda test, case, a=annealed, f=fraction, w=width: probe(
+                    case, done[(case["workload"], case["seed"])], test, w, f, a
+                )
+    rules["the grid's best cosine LR (an oracle)"] = lambda test, case: min(
+        GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1]
+    )
+    anchor_rules.RULES = rules
+    anchor_rules.report([sweeps[key] for key in wanted], ", ".join(file.stem for file in args.experiments))
+
+
+if __name__ == "__main__":
+    main()
