@@ -42,7 +42,7 @@ pretrained: setup
 	for m in seed1 seed0 seed3 mix2; do $(BIN)/lr-agent export runs/default/$$m --out runs/default/$$m.lrc || exit 1; done
 	$(BIN)/lr-agent ensemble runs/default/seed1.lrc,runs/default/seed0.lrc,runs/default/seed3.lrc,runs/default/mix2.lrc \
 		--out lr_agent/data/default.lrc --range-test-extend 2 --range-test-fraction 0.1 --range-test-flat-fallback \
-		--anneal-tail 0.25 --scale-probe-epochs 1 --scale-probe-fraction 0.1
+		--anneal-tail 0.25 --scale-probe-epochs 1 --scale-probe-fraction 0.3 --scale-probe-anneal
 
 test: setup
 	$(BIN)/python -m pytest
