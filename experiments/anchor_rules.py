@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import statistics
+import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -145,15 +146,13 @@ def report(cases: list[dict], title: str) -> None:
 
 
 def main() -> None:
-    from lr_agent.experiment import ExperimentConfig
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--out", type=Path, default=Path("runs/anchor_rules.jsonl"))
     parser.add_argument("--jobs", type=int, default=2, help="processes (one core each)")
     args = parser.parse_args()
-    groups = {file.stem: ExperimentConfig.from_toml(file).workloads for file in args.experiments}
+    groups = {file.stem: tomllib.loads(file.read_text())["workloads"] for file in args.experiments}
     wanted = list(dict.fromkeys((w, s) for workloads in groups.values() for w in workloads for s in args.seeds))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {}

@@ -79,7 +79,10 @@ def main() -> None:
     done = {}
     if args.out.exists():
         for line in args.out.read_text().splitlines():
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a run killed while writing it
+                continue
             done[(row["workload"], row["seed"], row["shift"])] = row["loss"]
     todo = [(w, s, k) for k in SHIFTS for w in workloads for s in seeds if (w, s, k) not in done]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -46,6 +47,17 @@ def measure(workload: str, seed: int, epochs: int) -> dict:
     return case
 
 
+def read_cases(path: Path) -> list[dict]:
+    """The cases of a JSON-lines file, without a last line cut short by a killed run."""
+    cases = []
+    for line in path.read_text().splitlines():
+        try:
+            cases.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return cases
+
+
 def constant_after(case: dict, lr: float, fraction: float, epochs: int) -> float:
     curve = case["curves"][f"constant@{lr}"]  # shorter where the run diverged
     return curve[min(math.ceil(fraction * epochs), len(curve)) - 1]
@@ -61,8 +73,6 @@ def probe(case: dict, short: dict, test: dict, width: int, fraction: float, anne
 
 
 def main() -> None:
-    from lr_agent.experiment import ExperimentConfig
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
@@ -72,15 +82,16 @@ def main() -> None:
     args = parser.parse_args()
     if not args.rules_data.exists():
         raise SystemExit(f"{args.rules_data} does not exist: run experiments/anchor_rules.py first")
-    sweeps = {(c["workload"], c["seed"]): c for c in map(json.loads, args.rules_data.read_text().splitlines())}
-    workloads = [w for file in args.experiments for w in ExperimentConfig.from_toml(file).workloads]
+    sweeps = {(c["workload"], c["seed"]): c for c in read_cases(args.rules_data)}
+    workloads = [w for file in args.experiments for w in tomllib.loads(file.read_text())["workloads"]]
     wanted = [(w, s) for w in dict.fromkeys(workloads) for s in args.seeds]
     if missing := [key for key in wanted if key not in sweeps]:
         raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
     done = {}
     if args.out.exists():
-        done = {(c["workload"], c["seed"]): c for c in map(json.loads, args.out.read_text().splitlines())}
+        done = {(c["workload"], c["seed"]): c for c in read_cases(args.out)}
     todo = [key for key in wanted if key not in done]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
         futures = [pool.submit(measure, w, s, sweeps[(w, s)]["tests"][0]["epochs"]) for w, s in todo]
         for future in as_completed(futures):

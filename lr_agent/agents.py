@@ -35,6 +35,7 @@ from lr_agent.env import TrainingRunEnv
 from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
 from lr_agent.scale_probe import (
+    check_scale_probe_anneal,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -493,6 +494,8 @@ def export(
         check_scale_probe_width(scale_probe_width, "--scale-probe-width")
     if scale_probe_fraction is not None:
         check_scale_probe_fraction(scale_probe_fraction, "--scale-probe-fraction")
+    if scale_probe_anneal is not None:
+        check_scale_probe_anneal(scale_probe_anneal, "--scale-probe-anneal")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction

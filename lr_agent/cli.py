@@ -121,7 +121,7 @@ class ControllerFileOptions:
         None, "share of the run's epochs each scale-probe candidate trains at least (0 to under 1); None: unchanged"
     )
     scale_probe_anneal: bool = option(
-        False, "each scale-probe candidate's LR falls along a cosine to zero over its steps (default: constant)"
+        False, "each scale-probe candidate's LR falls along a cosine to zero over its steps (default: unchanged)"
     )
 
     def file_settings(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import torch
 
 from lr_agent.controller import Controller
 from lr_agent.scale_probe import (
+    check_scale_probe_anneal,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -103,6 +104,7 @@ def ensemble(
         "scale_probe_decades": check_scale_probe_decades,
         "scale_probe_width": check_scale_probe_width,
         "scale_probe_fraction": check_scale_probe_fraction,
+        "scale_probe_anneal": check_scale_probe_anneal,
     }
     for field, value in overrides.items():
         if field in checks:

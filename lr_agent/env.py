@@ -45,6 +45,7 @@ from lr_agent.observation import CLIP, FEATURES, ObservationTracker
 from lr_agent.scale_probe import (
     ScaleProbeResult,
     candidate_lr_factor,
+    check_scale_probe_anneal,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -124,9 +125,10 @@ class TrainingRunEnv(gym.Env):
         scale_probe_epochs: when positive, every episode checks its anchor (the range test's
             suggestion, else the initial LR) with a scale probe (:mod:`lr_agent.scale_probe`):
             the anchor snapped to the grid of LRs ``10 ** (k * scale_probe_decades)`` and the
-            grid LRs either side each train this many epochs at a constant LR from the same
-            weights and batches (restored after each; the steps count in ``probe_steps``), and
-            the one with the lowest validation loss becomes the anchor. 0 (the default): no probe.
+            grid LRs either side each train this many epochs at a constant LR (annealed with
+            ``scale_probe_anneal``) from the same weights and batches (restored after each; the
+            steps count in ``probe_steps``), and the one with the lowest validation loss becomes
+            the anchor. 0 (the default): no probe.
         scale_probe_decades: the probe's grid spacing, in decades (0.5: 1e-3, 3.16e-3, 1e-2...).
         scale_probe_width: how many grid LRs either side of the anchor the probe tries (1 to 3).
         scale_probe_fraction: a share of the run's epochs (0 to under 1) that each candidate
@@ -224,9 +226,7 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_decades = check_scale_probe_decades(scale_probe_decades)
         self.scale_probe_width = check_scale_probe_width(scale_probe_width)
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
-        if not isinstance(scale_probe_anneal, bool):
-            raise ValueError(f"scale_probe_anneal must be True or False, got {scale_probe_anneal!r}")
-        self.scale_probe_anneal = scale_probe_anneal
+        self.scale_probe_anneal = check_scale_probe_anneal(scale_probe_anneal)
         if not scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction or scale_probe_anneal):
             raise ValueError(
                 "scale_probe_width, scale_probe_fraction and scale_probe_anneal need a probe (scale_probe_epochs is 0)"

@@ -4,9 +4,10 @@ An LR range test reads the LR's scale off one sweep, and on new jobs it is often
 decade or more (``experiments/NOTES.md``, entry 14). The probe checks it: the candidates are the
 test's suggestion snapped to a fixed grid of LRs (``10 ** (k * decades)``: with ``decades=0.5``,
 1e-3, 3.16e-3, 1e-2, ...) and the grid LRs either side of it; each trains for a short while at a
-constant LR from the same weights (restored after each), and the one with the lowest validation
-loss wins. A wider probe (``width``) tries more grid LRs either side; a longer one trains each
-candidate for a share of the run's budget (``fraction``), since a short run favours large LRs.
+constant LR (or an annealed one, below) from the same weights (restored after each), and the one
+with the lowest validation loss wins. A wider probe (``width``) tries more grid LRs either side;
+a longer one trains each candidate for a share of the run's budget (``fraction``), since a short
+run favours large LRs.
 An annealed probe (``anneal``) lowers each candidate's LR along a cosine to zero over its steps,
 so that it is judged as a run that ends annealed, as the controller's runs do, rather than by
 the noise a constant LR leaves.
@@ -55,6 +56,13 @@ def check_scale_probe_fraction(fraction: float, name: str = "scale_probe_fractio
     if not real or not 0 <= fraction < 1:  # also False for NaN
         raise ValueError(f"{name} must be in [0, 1) of the run's epochs, got {fraction!r}")
     return fraction
+
+
+def check_scale_probe_anneal(anneal: bool, name: str = "scale_probe_anneal") -> bool:
+    """``anneal`` if it is True or False; a ``ValueError`` naming ``name`` if not."""
+    if not isinstance(anneal, bool):
+        raise ValueError(f"{name} must be True or False, got {anneal!r}")
+    return anneal
 
 
 def probe_epochs_per_candidate(epochs: float, fraction: float, total_epochs: int) -> float:

@@ -311,6 +311,8 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert (longer.scale_probe_width, longer.scale_probe_fraction, longer.format_version) == (2, 0.2, 8)
     annealed = ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=0.3, scale_probe_anneal=True, flags=True)
     assert annealed.scale_probe_anneal is True and annealed.format_version == 9
+    with pytest.raises(ValueError, match="--scale-probe-anneal must be True or False, got 'yes'"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal="yes", flags=True)
     with pytest.raises(ValueError, match="--scale-probe-fraction must be in \\[0, 1\\) of the run's epochs, got 2"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=2, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-epochs must be 0 \\(no probe\\) to 10 epochs, got 11"):
