@@ -79,6 +79,18 @@ def steepest(test: dict, lag: int = 5) -> float | None:
     return where
 
 
+def read_cases(path: Path) -> list[dict]:
+    """The rows of a JSON-lines file (empty if it does not exist), without a last line cut short
+    by a run killed while writing it."""
+    rows = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def nearest(lr: float, k: int = 0) -> list[float]:
     """The grid LR nearest ``lr``, with ``k`` grid LRs either side."""
     i = min(range(len(GRID)), key=lambda j: abs(math.log10(GRID[j] / lr)))
@@ -155,14 +167,7 @@ def main() -> None:
     groups = {file.stem: tomllib.loads(file.read_text())["workloads"] for file in args.experiments}
     wanted = list(dict.fromkeys((w, s) for workloads in groups.values() for w in workloads for s in args.seeds))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            try:
-                case = json.loads(line)
-            except json.JSONDecodeError:  # the last line of a run that was killed while writing it
-                continue
-            done[(case["workload"], case["seed"])] = case
+    done = {(case["workload"], case["seed"]): case for case in read_cases(args.out)}
     todo = [key for key in wanted if key not in done]
     with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
         for future in as_completed([pool.submit(measure, *key) for key in todo]):

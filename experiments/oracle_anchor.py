@@ -20,6 +20,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from anchor_rules import read_cases
 from tqdm import tqdm
 
 SHIFTS = {0: "the grid's best cosine LR", -1: "half a decade below it", 1: "half a decade above it"}
@@ -76,14 +77,7 @@ def main() -> None:
     for w in workloads:
         lrs = [lr for (x, schedule, lr) in losses if x == w and schedule == "cosine"]
         cosine[w] = min(lrs, key=lambda lr, w=w: mean(losses[(w, "cosine", lr)]))
-    done = {}
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # the last line of a run killed while writing it
-                continue
-            done[(row["workload"], row["seed"], row["shift"])] = row["loss"]
+    done = {(row["workload"], row["seed"], row["shift"]): row["loss"] for row in read_cases(args.out)}
     todo = [(w, s, k) for k in SHIFTS for w in workloads for s in seeds if (w, s, k) not in done]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="runs", unit="run") as bar:

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import anchor_rules
-from anchor_rules import GRID, nearest
+from anchor_rules import GRID, nearest, read_cases
 from tqdm import tqdm
 
 FRACTIONS = [0.1, 0.2, 0.3, 0.5]
@@ -45,17 +45,6 @@ def measure(workload: str, seed: int, epochs: int) -> dict:
             last = run_episode(env, schedules.make_schedule("cosine"), seed=seed, options=short).records[-1]
             case[f"cosine{fraction}@{lr}"] = math.inf if last["diverged"] else last["val_loss"]
     return case
-
-
-def read_cases(path: Path) -> list[dict]:
-    """The cases of a JSON-lines file, without a last line cut short by a killed run."""
-    cases = []
-    for line in path.read_text().splitlines():
-        try:
-            cases.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return cases
 
 
 def constant_after(case: dict, lr: float, fraction: float, epochs: int) -> float:
@@ -87,9 +76,7 @@ def main() -> None:
     wanted = [(w, s) for w in dict.fromkeys(workloads) for s in args.seeds]
     if missing := [key for key in wanted if key not in sweeps]:
         raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
-    done = {}
-    if args.out.exists():
-        done = {(c["workload"], c["seed"]): c for c in read_cases(args.out)}
+    done = {(c["workload"], c["seed"]): c for c in read_cases(args.out)}
     todo = [key for key in wanted if key not in done]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
