@@ -30,6 +30,7 @@ LR range tests and scale probes, outside the budget) and ``diverged``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -73,6 +74,30 @@ DEFAULT_MULTIPLIERS = (0.1, 0.5, 0.8, 1.0, 1.25, 2.0, 10.0)
 
 WorkloadFactory = Callable[[np.random.Generator], Workload]
 """Builds a fresh :class:`~lr_agent.workloads.Workload` from the env's seeded generator."""
+
+
+@contextlib.contextmanager
+def _candidate_lrs(optimizer: torch.optim.Optimizer, group_lrs: list[float], steps: int, anneal: bool):
+    """Inside, each optimizer step ``i`` runs at ``group_lrs`` × ``candidate_lr_factor(i, steps, anneal)``
+    (set by a step pre-hook, so the workload can train all ``steps`` in one call)."""
+    taken = 0
+
+    def set_lrs(step: int) -> None:
+        factor = candidate_lr_factor(step, steps, anneal)
+        for group, lr in zip(optimizer.param_groups, group_lrs, strict=True):
+            group["lr"] = lr * factor
+
+    def before_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        nonlocal taken
+        set_lrs(taken)
+        taken += 1
+
+    set_lrs(0)
+    handle = optimizer.register_step_pre_hook(before_step)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 class TrainingRunEnv(gym.Env):
@@ -410,15 +435,10 @@ class TrainingRunEnv(gym.Env):
         def short_run(lr: float) -> float:
             workload.load_state_dict(copy.deepcopy(saved))  # a fresh copy: the optimizer keeps its tensors
             self.probe_steps += steps
-            # a constant LR trains the steps in one call; an annealed one sets the LR step by step
-            chunks = [(0, steps)] if not self.scale_probe_anneal else [(i, 1) for i in range(steps)]
-            for start, length in chunks:
-                factor = candidate_lr_factor(start, steps, self.scale_probe_anneal)
-                for group, scale in zip(workload.optimizer.param_groups, self.group_scales, strict=True):
-                    group["lr"] = lr * scale * factor
-                if not math.isfinite(workload.train(length)):
-                    return math.inf
-            return workload.evaluate().loss
+            group_lrs = [lr * scale for scale in self.group_scales]
+            with _candidate_lrs(workload.optimizer, group_lrs, steps, self.scale_probe_anneal):
+                train_loss = workload.train(steps)  # one call: no host sync per step on a GPU
+            return workload.evaluate().loss if math.isfinite(train_loss) else math.inf
 
         candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)
         result = scale_probe(short_run, candidates)

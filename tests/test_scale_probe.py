@@ -129,11 +129,27 @@ def test_the_env_scores_annealed_candidates_by_the_run_they_stand_for():
         for i in range(steps):  # the same steps by hand, at the cosine's LR
             workload.optimizer.param_groups[0]["lr"] = lr * candidate_lr_factor(i, steps, anneal=True)
             workload.train(1)
-        assert workload.evaluate().loss == pytest.approx(loss)
+        assert workload.evaluate().loss == loss  # bit for bit: the env sets the same LR at each step
     workload.load_state_dict(start)
+    workload.optimizer.param_groups[0]["lr"] = 0.5
+    workload.train(1)
+    assert workload.optimizer.param_groups[0]["lr"] == 0.5  # the probe took its LR hook away
     env.scale_probe_anneal = False
     constant = env.scale_probe(result.lrs[1])
     assert constant.lrs == result.lrs and constant.losses != pytest.approx(result.losses)
+
+
+def test_an_annealed_candidate_that_diverges_scores_infinite_and_the_run_is_restored():
+    env = TrainingRunEnv(
+        "wine-mlp", relative_lr_bounds=(1e-4, 1e6), epochs=3, optimizer="sgd", scale_probe_epochs=0.5,
+        scale_probe_anneal=True,
+    )  # fmt: skip
+    env.reset(seed=0, options={"lr": 1e-2})
+    before = copy.deepcopy(env.workload.state_dict())
+    result = env.scale_probe(1e3)  # plain SGD at 316 ends huge, at 3162 it overflows
+    assert math.isfinite(result.losses[0]) and result.losses[-1] == math.inf and result.best_lr == result.lrs[0]
+    after = env.workload.state_dict()
+    assert all(torch.equal(a, b) for a, b in zip(before["model"].values(), after["model"].values(), strict=True))
 
 
 def full_batch_problem(seed: int = 0):
