@@ -1,10 +1,11 @@
-"""Which short run predicts the LR a whole cosine run wants? (NOTES.md entry 17)
+"""Which short run predicts the LR a whole cosine run wants? (NOTES.md entries 17 and 18)
 
 Extends `anchor_rules.py`'s data (its OUT file: the range test's LR from each start and the
 constant and cosine grids of every workload and seed): for each pair, a cosine run from scratch
 over a tenth, a fifth, 30% and half of the run's epochs at each grid LR. Then, offline, a probe
 of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one whose short run
-(at a constant LR, or annealed along a cosine) ends lowest, and is scored as in
+(at a constant LR, or annealed along a cosine) ends lowest, or whose annealed runs' losses,
+extrapolated along a power law in the horizon to the whole run, are lowest, and is scored as in
 `anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
 appended to OUT as they finish and skipped when run again.
 
@@ -61,6 +62,18 @@ def probe(case: dict, short: dict, test: dict, width: int, fraction: float, anne
     return min(nearest(test["anchor"], width), key=lambda lr: (loss(lr), lr))
 
 
+def extrapolated(short: dict, lr: float, fractions: list[float]) -> float:
+    """The loss a power law in the horizon, fitted to the annealed runs over ``fractions`` of the
+    budget at ``lr``, predicts for the whole run (not rising with the horizon)."""
+    losses = [short[f"cosine{fraction}@{lr}"] for fraction in fractions]
+    if not all(math.isfinite(loss) and loss > 0 for loss in losses):
+        return math.inf
+    xs, ys = [math.log(f) for f in fractions], [math.log(loss) for loss in losses]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+    return math.exp(mean_y - min(slope, 0.0) * mean_x)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
@@ -95,6 +108,13 @@ def main() -> None:
                 rules[name] = lambda test, case, a=annealed, f=fraction, w=width: probe(
                     case, done[(case["workload"], case["seed"])], test, w, f, a
                 )
+    for fractions in ([0.1, 0.2, 0.3], [0.3, 0.5]):
+        for width in (1, 2, 3):
+            name = f"{2 * width + 1} candidates, cosine, extrapolated from {', '.join(f'{f:.0%}' for f in fractions)}"
+            rules[name] = lambda test, case, f=fractions, w=width: min(
+                nearest(test["anchor"], w),
+                key=lambda lr: (extrapolated(done[(case["workload"], case["seed"])], lr, f), lr),
+            )
     rules["the grid's best cosine LR (an oracle)"] = lambda test, case: min(
         GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1]
     )
