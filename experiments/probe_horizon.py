@@ -5,7 +5,9 @@ constant and cosine grids of every workload and seed): for each pair, a cosine r
 over a tenth, a fifth, 30% and half of the run's epochs at each grid LR. Then, offline, a probe
 of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one whose short run
 (at a constant LR, or annealed along a cosine) ends lowest, or whose annealed runs' losses,
-extrapolated along a power law in the horizon to the whole run, are lowest, and is scored as in
+extrapolated along a power law in the horizon to the whole run, are lowest, or that a logistic
+regression over the candidates' annealed runs, fitted with the workload held out, rates likeliest
+to be the whole run's best; each is scored as in
 `anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
 appended to OUT as they finish and skipped when run again.
 
@@ -74,6 +76,50 @@ def extrapolated(short: dict, lr: float, fractions: list[float]) -> float:
     return math.exp(mean_y - min(slope, 0.0) * mean_x)
 
 
+def candidate_features(short: dict, case: dict, lr: float, candidates: list[float]) -> list[float]:
+    """What the learned rule sees of a candidate: its annealed losses over 10%, 20% and 30% of the
+    budget (log, over the best candidate's), its grid steps from the 30% winner, the budget (log
+    epochs) and whether the optimizer is plain SGD."""
+    features = []
+    for fraction in (0.1, 0.2, 0.3):
+        losses = {c: short[f"cosine{fraction}@{c}"] for c in candidates}
+        best = min(losses.values())
+        features.append(math.log(losses[lr] / best) if math.isfinite(losses[lr]) else 5.0)
+    winner = min(candidates, key=lambda c: short[f"cosine0.3@{c}"])
+    features.append(round(2 * math.log10(lr / winner)))
+    features.append(math.log(case["tests"][0]["epochs"]))
+    features.append(float(case["optimizer"] in ("sgd", "nesterov")))
+    return features
+
+
+def learned_picks(cases: list[dict], done: dict, width: int) -> dict[tuple, float]:
+    """Per (workload, seed, start): the candidate that a logistic regression, fitted on the other
+    workloads' cases, rates likeliest to be the whole cosine run's best grid LR."""
+    from sklearn.linear_model import LogisticRegression
+
+    def rows(case: dict, test: dict) -> tuple[list[float], list[list[float]]]:
+        candidates = nearest(test["anchor"], width)
+        short = done[(case["workload"], case["seed"])]
+        return candidates, [candidate_features(short, case, lr, candidates) for lr in candidates]
+
+    picks = {}
+    for held_out in dict.fromkeys(case["workload"] for case in cases):
+        xs, ys = [], []
+        for case in (c for c in cases if c["workload"] != held_out):
+            best = min(GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1])
+            for test in case["tests"]:
+                candidates, features = rows(case, test)
+                xs += features
+                ys += [lr == best for lr in candidates]
+        model = LogisticRegression(max_iter=1000).fit(xs, ys)
+        for case in (c for c in cases if c["workload"] == held_out):
+            for test in case["tests"]:
+                candidates, features = rows(case, test)
+                likely = model.predict_proba(features)[:, 1]
+                picks[(case["workload"], case["seed"], test["start"])] = candidates[int(likely.argmax())]
+    return picks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
@@ -115,11 +161,16 @@ def main() -> None:
                 nearest(test["anchor"], w),
                 key=lambda lr: (extrapolated(done[(case["workload"], case["seed"])], lr, f), lr),
             )
+    cases = [sweeps[key] for key in wanted]
+    for width in (1, 2, 3):
+        picks = learned_picks(cases, done, width)
+        name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% (each workload held out)"
+        rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
     rules["the grid's best cosine LR (an oracle)"] = lambda test, case: min(
         GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1]
     )
     anchor_rules.RULES = rules
-    anchor_rules.report([sweeps[key] for key in wanted], ", ".join(file.stem for file in args.experiments))
+    anchor_rules.report(cases, ", ".join(file.stem for file in args.experiments))
 
 
 if __name__ == "__main__":
