@@ -66,27 +66,31 @@ def probe(case: dict, short: dict, test: dict, width: int, fraction: float, anne
 
 def extrapolated(short: dict, lr: float, fractions: list[float]) -> float:
     """The loss a power law in the horizon, fitted to the annealed runs over ``fractions`` of the
-    budget at ``lr``, predicts for the whole run (not rising with the horizon)."""
+    budget at ``lr``, predicts for the whole run (the longest run's loss where it does not fall)."""
     losses = [short[f"cosine{fraction}@{lr}"] for fraction in fractions]
     if not all(math.isfinite(loss) and loss > 0 for loss in losses):
         return math.inf
     xs, ys = [math.log(f) for f in fractions], [math.log(loss) for loss in losses]
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
-    return math.exp(mean_y - min(slope, 0.0) * mean_x)
+    return math.exp(mean_y - slope * mean_x) if slope < 0 else losses[-1]
+
+
+DIVERGED_FEATURE = 5.0
+"""The learned rule's log loss ratio for a candidate whose run diverged (e^5: 150 times the best's)."""
 
 
 def candidate_features(short: dict, case: dict, lr: float, candidates: list[float]) -> list[float]:
     """What the learned rule sees of a candidate: its annealed losses over 10%, 20% and 30% of the
     budget (log, over the best candidate's), its grid steps from the 30% winner, the budget (log
-    epochs) and whether the optimizer is plain SGD."""
+    epochs) and whether the optimizer is SGD (plain or with Nesterov momentum)."""
     features = []
     for fraction in (0.1, 0.2, 0.3):
         losses = {c: short[f"cosine{fraction}@{c}"] for c in candidates}
         best = min(losses.values())
-        features.append(math.log(losses[lr] / best) if math.isfinite(losses[lr]) else 5.0)
+        features.append(math.log(losses[lr] / best) if math.isfinite(losses[lr]) else DIVERGED_FEATURE)
     winner = min(candidates, key=lambda c: short[f"cosine0.3@{c}"])
-    features.append(round(2 * math.log10(lr / winner)))
+    features.append(GRID.index(lr) - GRID.index(winner))
     features.append(math.log(case["tests"][0]["epochs"]))
     features.append(float(case["optimizer"] in ("sgd", "nesterov")))
     return features

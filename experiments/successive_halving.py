@@ -76,7 +76,7 @@ def main() -> None:
     if missing := [key for key in wanted if key not in cases]:
         raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
     title = ", ".join(file.stem for file in args.experiments)
-    print(f"\n{title}: {len(wanted)} workload x seed pairs, {4 * len(wanted)} cases")
+    print(f"\n{title}: {len(wanted)} workload x seed pairs, {sum(len(cases[key]['tests']) for key in wanted)} cases")
     print("| rule | within 2% | within 10% | median ratio | compute, in runs |\n| --- | --- | --- | --- | --- |")
     for name, width, schedules, rungs in RULES:
         ratios, spent = [], []

@@ -35,7 +35,7 @@ import copy
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -77,27 +77,41 @@ WorkloadFactory = Callable[[np.random.Generator], Workload]
 
 
 @contextlib.contextmanager
-def _candidate_lrs(optimizer: torch.optim.Optimizer, group_lrs: list[float], steps: int, anneal: bool):
-    """Inside, each optimizer step ``i`` runs at ``group_lrs`` × ``candidate_lr_factor(i, steps, anneal)``
-    (set by a step pre-hook, so the workload can train all ``steps`` in one call)."""
-    taken = 0
+def _candidate_lrs(
+    optimizer: torch.optim.Optimizer, group_lrs: list[float], steps: int, anneal: bool
+) -> Iterator[None]:
+    """Inside, the ``i``-th optimizer step taken runs at ``group_lrs`` × ``candidate_lr_factor(i, steps,
+    anneal)`` (the last factor past ``steps``), so that a workload can train many steps in one call.
+
+    Step hooks set the LRs; a ``step()`` that calls its parent class's counts once, and a step an
+    AMP scaler skips is not counted.
+    """
+    taken = depth = 0
 
     def set_lrs(step: int) -> None:
-        factor = candidate_lr_factor(step, steps, anneal)
+        factor = candidate_lr_factor(min(step, steps - 1), steps, anneal)
         for group, lr in zip(optimizer.param_groups, group_lrs, strict=True):
             group["lr"] = lr * factor
 
-    def before_step(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        nonlocal taken
-        set_lrs(taken)
-        taken += 1
+    def before_step(_optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        nonlocal depth
+        if depth == 0:
+            set_lrs(taken)
+        depth += 1
+
+    def after_step(_optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        nonlocal depth, taken
+        depth -= 1
+        if depth == 0:
+            taken += 1
 
     set_lrs(0)
-    handle = optimizer.register_step_pre_hook(before_step)
+    handles = [optimizer.register_step_pre_hook(before_step), optimizer.register_step_post_hook(after_step)]
     try:
         yield
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 class TrainingRunEnv(gym.Env):
@@ -437,8 +451,11 @@ class TrainingRunEnv(gym.Env):
             self.probe_steps += steps
             group_lrs = [lr * scale for scale in self.group_scales]
             with _candidate_lrs(workload.optimizer, group_lrs, steps, self.scale_probe_anneal):
-                train_loss = workload.train(steps)  # one call: no host sync per step on a GPU
-            return workload.evaluate().loss if math.isfinite(train_loss) else math.inf
+                # an epoch a call: a host sync per epoch on a GPU, not per step, and a stop at divergence
+                for done in range(0, steps, workload.steps_per_epoch):
+                    if not math.isfinite(workload.train(min(workload.steps_per_epoch, steps - done))):
+                        return math.inf
+            return workload.evaluate().loss
 
         candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)
         result = scale_probe(short_run, candidates)

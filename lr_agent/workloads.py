@@ -31,9 +31,9 @@ class Evaluation:
 class Workload(Protocol):
     """One training run, advanced a number of optimizer steps at a time.
 
-    The env sets the LR of ``optimizer``'s param groups before each chunk (in an
-    annealed scale probe, before each ``optimizer.step()``, from a step pre-hook) and
-    reads the mean training loss that :meth:`train` returns and the
+    The env sets the LR of ``optimizer``'s param groups before each chunk (in a
+    scale probe, before each ``optimizer.step()``, from step hooks: :meth:`train`
+    steps through ``optimizer``) and reads the mean training loss that :meth:`train` returns and the
     validation loss of :meth:`evaluate`. The initial LR is the LR of the first
     param group when the workload is handed over.
     """

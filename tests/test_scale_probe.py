@@ -10,6 +10,7 @@ import torch
 from lr_agent import Controller, ControllerScheduler, TrainingRunEnv
 from lr_agent.controller import ControllerFileError
 from lr_agent.ensemble import ensemble
+from lr_agent.env import _candidate_lrs
 from lr_agent.scale_probe import (
     candidate_lr_factor,
     probe_epochs_per_candidate,
@@ -139,17 +140,54 @@ def test_the_env_scores_annealed_candidates_by_the_run_they_stand_for():
     assert constant.lrs == result.lrs and constant.losses != pytest.approx(result.losses)
 
 
-def test_an_annealed_candidate_that_diverges_scores_infinite_and_the_run_is_restored():
+def test_an_annealed_candidate_that_diverges_scores_infinite_stops_at_that_epoch_and_the_run_is_restored():
     env = TrainingRunEnv(
-        "wine-mlp", relative_lr_bounds=(1e-4, 1e6), epochs=3, optimizer="sgd", scale_probe_epochs=0.5,
+        "wine-mlp", relative_lr_bounds=(1e-4, 1e6), epochs=3, optimizer="sgd", scale_probe_epochs=2.0,
         scale_probe_anneal=True,
     )  # fmt: skip
     env.reset(seed=0, options={"lr": 1e-2})
-    before = copy.deepcopy(env.workload.state_dict())
-    result = env.scale_probe(1e3)  # plain SGD at 316 ends huge, at 3162 it overflows
-    assert math.isfinite(result.losses[0]) and result.losses[-1] == math.inf and result.best_lr == result.lrs[0]
-    after = env.workload.state_dict()
+    workload, before = env.workload, copy.deepcopy(env.workload.state_dict())
+    steps = []
+    workload.optimizer.register_step_post_hook(lambda *_: steps.append(workload.optimizer.param_groups[0]["lr"]))
+    result = env.scale_probe(10.0)  # plain SGD at 3.16 and 10 ends huge, at 31.6 it overflows
+    assert all(map(math.isfinite, result.losses[:2])) and result.losses[2] == math.inf
+    assert result.best_lr == result.lrs[0] and len(steps) == 3 * 2 * workload.steps_per_epoch
+    steps.clear()
+    assert env.scale_probe(1e3).losses == [math.inf] * 3
+    assert len(steps) == 3 * workload.steps_per_epoch  # each stopped after the epoch it diverged in
+    after = workload.state_dict()
     assert all(torch.equal(a, b) for a, b in zip(before["model"].values(), after["model"].values(), strict=True))
+    assert after["optimizer"]["param_groups"] == before["optimizer"]["param_groups"]  # LRs too
+    for key, state in before["optimizer"]["state"].items():
+        assert all(torch.equal(value, after["optimizer"]["state"][key][name]) for name, value in state.items())
+
+
+def test_candidate_lrs_count_a_nested_step_once_and_leave_no_hook_behind():
+    seen = []
+
+    class NestedAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # a plain Adam: Adam.step gets hooks of its own
+    weight = torch.zeros(2, requires_grad=True)
+    optimizer = NestedAdam([weight], lr=1.0)
+
+    def take(n: int) -> None:
+        for _ in range(n):
+            weight.grad = torch.ones(2)
+            optimizer.step()
+
+    with _candidate_lrs(optimizer, [0.1], 4, anneal=True):
+        take(6)  # two past the candidate's steps: the last factor
+    assert seen == pytest.approx([0.1 * candidate_lr_factor(min(i, 3), 4, anneal=True) for i in range(6)])
+    with pytest.raises(RuntimeError, match="a workload failed"), _candidate_lrs(optimizer, [0.1], 4, anneal=True):
+        raise RuntimeError("a workload failed")
+    seen.clear()
+    optimizer.param_groups[0]["lr"] = 0.5
+    take(2)
+    assert seen == [0.5, 0.5]  # no hook left to set the LR
 
 
 def full_batch_problem(seed: int = 0):
