@@ -114,7 +114,7 @@ def test_a_killed_training_leaves_a_readable_checkpoint_and_resumes(tmp_path):
             "--total-steps", "100000", "--checkpoint-every", "32", "--eval-every", "100000", "--out", str(out),
             "--algo-kwargs", json.dumps(ALGO_KWARGS["ppo"])]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "lr_agent.cli", *args], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # generous: a loaded machine imports torch slowly
     while time.time() < deadline and len(list((out / "checkpoints").glob("step_*"))) < 2:
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
