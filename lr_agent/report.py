@@ -34,6 +34,7 @@ def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
     for method in sorted({k[1] for k in means if k[1].startswith("controller:")}):
         lines += controller_summary(method, means, grid_best, config.workloads, config.lrs)
     lines += compute_summary(rows)
+    lines += grid_on_held_out_seeds(rows)
     for workload in config.workloads:
         best = grid_best.get(workload)
         if best is None:
@@ -135,6 +136,50 @@ def compute_summary(rows: list[dict[str, Any]]) -> list[str]:
     for name, steps in sorted(totals.items()):
         lines.append(f"| {name} | {len(steps)} | {sum(steps):,.0f} |")
     return [*lines, ""]
+
+
+def grid_on_held_out_seeds(rows: list[dict[str, Any]]) -> list[str]:
+    """How well the grid search's own choice repeats on seeds it did not choose on, as markdown lines.
+
+    The grid's seeds are split in two halves (the first ``n // 2`` and the rest); the grid run
+    with the best mean on one half is scored on the other by its mean there over that half's
+    grid best, as a controller is scored, and each half in turn. The 2% goal is read against
+    this: the grid's best on the seeds it is scored on includes their luck.
+    """
+    from lr_agent.experiment import summarise
+
+    seeds = sorted({row["seed"] for row in rows if row["group"] == "grid"})
+    if len(seeds) < 2:
+        return []
+    halves = [seeds[: len(seeds) // 2], seeds[len(seeds) // 2 :]]
+    sides = [summarise([row for row in rows if row["seed"] in half]) for half in halves]
+    table, ratios = [], []
+    for workload in sorted(set(sides[0][1]) & set(sides[1][1])):
+        cells = []
+        for (_, chooser_best), (judge_means, judge_best) in (sides, sides[::-1]):
+            _, method, lr = chooser_best[workload]
+            ratio = judge_means[("grid", method, workload, lr)]["mean"] / judge_best[workload][0]
+            ratios.append(ratio)
+            cells.append(f"{method} at {lr:g}: {ratio:.3f}")
+        table.append(f"| {workload} | " + " | ".join(cells) + " |")
+    if not ratios:
+        return []
+    near = sum(r <= 1.02 for r in ratios)
+    a, b = (", ".join(map(str, half)) for half in halves)
+    return [
+        "## The grid search on held-out seeds",
+        "",
+        f"The grid run with the best mean on seeds {a}, scored on seeds {b} by its mean there over their grid "
+        "best, and the other way round: how often the grid's own choice repeats on seeds it did not choose on.",
+        "",
+        f"- within 2% of the held-out seeds' grid best: **{near}/{len(ratios)}** ({near / len(ratios):.0%})",
+        f"- median ratio: **{statistics.median(ratios):.3f}**",
+        "",
+        f"| workload | chosen on {a}, scored on {b} | chosen on {b}, scored on {a} |",
+        "| --- | --- | --- |",
+        *table,
+        "",
+    ]
 
 
 def _plot_ratios(means: dict, grid_best: dict, path: Path) -> None:

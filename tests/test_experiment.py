@@ -209,3 +209,23 @@ def test_the_report_counts_beating_constant_and_cosine_only_where_both_ran():
     both = "\n".join(controller_summary("controller:x", means, grid_best, ["w"], [0.001, 0.1]))
     assert "beats both constant and cosine at the same start: **1/1**" in both
     assert "diverged where a constant LR at the same start did not: **1**" in both
+
+
+def test_the_report_scores_the_grids_choice_on_the_seeds_it_did_not_choose_on():
+    from lr_agent.report import grid_on_held_out_seeds
+
+    def row(method, lr, seed, loss):
+        return {"group": "grid", "method": method, "workload": "w", "lr": lr, "seed": seed,
+                "final_val_loss": loss, "diverged": False, "optimizer_steps": 10}  # fmt: skip
+
+    # seeds 0 and 1 favour cosine at 0.1 (it is lucky there); seeds 2 and 3 favour constant at 0.01
+    losses = {("cosine", 0.1): [1.0, 1.0, 1.5, 1.5], ("constant", 0.01): [1.1, 1.1, 1.2, 1.2]}
+    rows = [row(m, lr, seed, loss) for (m, lr), values in losses.items() for seed, loss in enumerate(values)]
+    report = "\n".join(grid_on_held_out_seeds(rows))
+    assert "| w | cosine at 0.1: 1.250 | constant at 0.01: 1.100 |" in report  # 1.5 / 1.2 and 1.1 / 1.0
+    assert "within 2% of the held-out seeds' grid best: **0/2**" in report
+    assert "seeds 0, 1, scored on seeds 2, 3" in report
+    losses[("constant", 0.01)] = [1.1, 1.1, 1.6, 1.6]  # now cosine at 0.1 is best on both halves
+    rows = [row(m, lr, seed, loss) for (m, lr), values in losses.items() for seed, loss in enumerate(values)]
+    assert "**2/2**" in "\n".join(grid_on_held_out_seeds(rows))
+    assert grid_on_held_out_seeds([r for r in rows if r["seed"] == 0]) == []  # one seed: nothing to hold out
