@@ -91,6 +91,42 @@ def read_cases(path: Path) -> list[dict]:
     return rows
 
 
+def study_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The command line of a study that extends this script's OUT file (``out``: its own OUT)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--rules-data", type=Path, default=Path("runs/anchor_rules.jsonl"), help="anchor_rules' OUT")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--jobs", type=int, default=2, help="processes (one core each)")
+    return parser
+
+
+def extend(args: argparse.Namespace, measure, *extra) -> tuple[list[dict], dict]:
+    """Run ``measure(workload, seed, *(f(sweep) for f in extra))`` for each (workload, seed) of
+    ``args`` not yet in ``args.out``, appending each result as it finishes; return this script's
+    cases for those pairs and the study's results by pair."""
+    if not args.rules_data.exists():
+        raise SystemExit(f"{args.rules_data} does not exist: run experiments/anchor_rules.py first")
+    sweeps = {(c["workload"], c["seed"]): c for c in read_cases(args.rules_data)}
+    workloads = [w for file in args.experiments for w in tomllib.loads(file.read_text())["workloads"]]
+    wanted = [(w, s) for w in dict.fromkeys(workloads) for s in args.seeds]
+    if missing := [key for key in wanted if key not in sweeps]:
+        raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
+    done = {(c["workload"], c["seed"]): c for c in read_cases(args.out)}
+    todo = [key for key in wanted if key not in done]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
+        futures = [pool.submit(measure, w, s, *(f(sweeps[(w, s)]) for f in extra)) for w, s in todo]
+        for future in as_completed(futures):
+            case = future.result()
+            with args.out.open("a") as out:
+                out.write(json.dumps(case) + "\n")
+            done[(case["workload"], case["seed"])] = case
+            bar.update()
+    return [sweeps[key] for key in wanted], done
+
+
 def nearest(lr: float, k: int = 0) -> list[float]:
     """The grid LR nearest ``lr``, with ``k`` grid LRs either side."""
     i = min(range(len(GRID)), key=lambda j: abs(math.log10(GRID[j] / lr)))
@@ -144,10 +180,16 @@ def cosine_at(case: dict, lr: float) -> float:
     raise ValueError(lr)
 
 
-def report(cases: list[dict], title: str) -> None:
+def best_cosine(test: dict, case: dict) -> float:
+    """The grid's best cosine LR for the case's seed: an oracle rule, the most a probe can reach."""
+    return min(GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1])
+
+
+def report(cases: list[dict], title: str, rules: dict | None = None) -> None:
+    """Each rule's (``RULES`` by default) cases within 2% and 10% of the grid's best, and median ratio."""
     print(f"\n{title}: {len(cases)} workload x seed pairs, {4 * len(cases)} cases")
     print("| rule | within 2% | within 10% | median ratio |\n| --- | --- | --- | --- |")
-    for name, rule in RULES.items():
+    for name, rule in (rules or RULES).items():
         ratios = []
         for case in cases:
             best = min(curve[-1] for curve in case["curves"].values())

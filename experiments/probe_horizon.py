@@ -18,15 +18,10 @@ appended to OUT as they finish and skipped when run again.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import tomllib
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import anchor_rules
-from anchor_rules import GRID, nearest, read_cases
-from tqdm import tqdm
+from anchor_rules import GRID, best_cosine, extend, nearest, report, study_parser
 
 FRACTIONS = [0.1, 0.2, 0.3, 0.5]
 
@@ -96,9 +91,10 @@ def candidate_features(short: dict, case: dict, lr: float, candidates: list[floa
     return features
 
 
-def learned_picks(cases: list[dict], done: dict, width: int) -> dict[tuple, float]:
-    """Per (workload, seed, start): the candidate that a logistic regression, fitted on the other
-    workloads' cases, rates likeliest to be the whole cosine run's best grid LR."""
+def learned_picks(cases: list[dict], done: dict, width: int, learn_from: list[dict] | None = None) -> dict:
+    """Per (workload, seed, start): the candidate that a logistic regression rates likeliest to be
+    the whole cosine run's best grid LR, fitted on ``learn_from``'s cases or, without them, on
+    the other workloads' cases."""
     from sklearn.linear_model import LogisticRegression
 
     def rows(case: dict, test: dict) -> tuple[list[float], list[list[float]]]:
@@ -106,17 +102,24 @@ def learned_picks(cases: list[dict], done: dict, width: int) -> dict[tuple, floa
         short = done[(case["workload"], case["seed"])]
         return candidates, [candidate_features(short, case, lr, candidates) for lr in candidates]
 
+    if learn_from is None:
+        workloads = dict.fromkeys(case["workload"] for case in cases)
+        folds = [
+            ([c for c in cases if c["workload"] != w], [c for c in cases if c["workload"] == w]) for w in workloads
+        ]
+    else:
+        folds = [(learn_from, cases)]
     picks = {}
-    for held_out in dict.fromkeys(case["workload"] for case in cases):
+    for fitted_on, judged in folds:
         xs, ys = [], []
-        for case in (c for c in cases if c["workload"] != held_out):
+        for case in fitted_on:
             best = min(GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1])
             for test in case["tests"]:
                 candidates, features = rows(case, test)
                 xs += features
                 ys += [lr == best for lr in candidates]
         model = LogisticRegression(max_iter=1000).fit(xs, ys)
-        for case in (c for c in cases if c["workload"] == held_out):
+        for case in judged:
             for test in case["tests"]:
                 candidates, features = rows(case, test)
                 likely = model.predict_proba(features)[:, 1]
@@ -125,31 +128,15 @@ def learned_picks(cases: list[dict], done: dict, width: int) -> dict[tuple, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiments", nargs="+", type=Path, help="experiment files (.toml) whose workloads to use")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--rules-data", type=Path, default=Path("runs/anchor_rules.jsonl"), help="anchor_rules' OUT")
-    parser.add_argument("--out", type=Path, default=Path("runs/probe_horizon.jsonl"))
-    parser.add_argument("--jobs", type=int, default=2, help="processes (one core each)")
+    parser = study_parser(__doc__, "runs/probe_horizon.jsonl")
+    parser.add_argument("--learn-from", type=Path, help="also fit the learned rule on this experiment file's workloads")
+    parser.add_argument("--learn-seeds", nargs="+", type=int, default=list(range(20)), help="their seeds")
     args = parser.parse_args()
-    if not args.rules_data.exists():
-        raise SystemExit(f"{args.rules_data} does not exist: run experiments/anchor_rules.py first")
-    sweeps = {(c["workload"], c["seed"]): c for c in read_cases(args.rules_data)}
-    workloads = [w for file in args.experiments for w in tomllib.loads(file.read_text())["workloads"]]
-    wanted = [(w, s) for w in dict.fromkeys(workloads) for s in args.seeds]
-    if missing := [key for key in wanted if key not in sweeps]:
-        raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py on these files")
-    done = {(c["workload"], c["seed"]): c for c in read_cases(args.out)}
-    todo = [key for key in wanted if key not in done]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(args.jobs) as pool, tqdm(total=len(todo), desc="workload x seed", unit="pair") as bar:
-        futures = [pool.submit(measure, w, s, sweeps[(w, s)]["tests"][0]["epochs"]) for w, s in todo]
-        for future in as_completed(futures):
-            case = future.result()
-            with args.out.open("a") as out:
-                out.write(json.dumps(case) + "\n")
-            done[(case["workload"], case["seed"])] = case
-            bar.update()
+    cases, done = extend(args, measure, lambda sweep: sweep["tests"][0]["epochs"])
+    learn_from = None
+    if args.learn_from:
+        learning = argparse.Namespace(**{**vars(args), "experiments": [args.learn_from], "seeds": args.learn_seeds})
+        learn_from, done = extend(learning, measure, lambda sweep: sweep["tests"][0]["epochs"])
     rules = {}
     for annealed in (False, True):
         for fraction in FRACTIONS:
@@ -165,16 +152,16 @@ def main() -> None:
                 nearest(test["anchor"], w),
                 key=lambda lr: (extrapolated(done[(case["workload"], case["seed"])], lr, f), lr),
             )
-    cases = [sweeps[key] for key in wanted]
     for width in (1, 2, 3):
         picks = learned_picks(cases, done, width)
         name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% (each workload held out)"
         rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
-    rules["the grid's best cosine LR (an oracle)"] = lambda test, case: min(
-        GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1]
-    )
-    anchor_rules.RULES = rules
-    anchor_rules.report(cases, ", ".join(file.stem for file in args.experiments))
+        if learn_from:
+            picks = learned_picks(cases, done, width, learn_from)
+            name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% on {args.learn_from.stem}"
+            rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
+    rules["the grid's best cosine LR (an oracle)"] = best_cosine
+    report(cases, ", ".join(file.stem for file in args.experiments), rules)
 
 
 if __name__ == "__main__":
