@@ -4,7 +4,7 @@ whole run does? (NOTES.md entry 19)
 Extends `anchor_rules.py`'s data (its OUT file: the range test's LR from each start and the
 constant and cosine grids of every workload and seed): for each pair, a cosine run at each grid
 LR over the run's whole epochs on a tenth, a fifth, 30% and half of the training split (the same
-validation split, the same run otherwise). Each such run costs that share of the whole run's
+validation split, the same run otherwise). Each such run costs about that share of the whole run's
 optimizer steps, as a short annealed run over that share of the epochs does (`probe_horizon.py`),
 but it sees each sample as many times as the whole run does. Then, offline, a probe of 3, 5 or
 7 candidates around the range test's LR (the anchor) picks the one whose run ends lowest, scored

@@ -1,15 +1,15 @@
-"""How close does the grid search's own choice come to the grid's best on other seeds? (NOTES.md
-entry 19)
+"""How often does the grid search's own choice hold on other seeds? (NOTES.md entry 19)
 
 The quality goal compares one run's final validation loss (the mean over seeds) with the best
 seed mean of 14 grid runs on the same seeds. Part of that best is luck: the grid picks its LR and
 schedule on the very seeds it is scored on. This script reads `anchor_rules.py`'s data (the
-constant and cosine grids of every workload and seed) and splits the seeds in two halves: the grid
-run with the best mean on one half (its choice) is scored on the other half, as a controller's
-run would be, by its mean there over the other half's grid best; and each half in turn. Where the
-choice misses by more than 2%, no method that must choose before it sees the seeds' whole runs
-can count on being within 2%. It also scores, per seed, the best cosine LR of another seed (the
-whole runs' choice, without the seed's own luck). Reads only: seconds.
+constant and cosine grids of every workload and seed) and prints the experiment report's section
+*the grid search on held-out seeds* for them (`lr_agent.report.grid_on_held_out_seeds`): the grid
+run with the best mean on one half of the seeds (in the order given), scored on the other half
+by its mean there over that half's grid best, and each half in turn. Where that choice misses by
+more than 2%, a fixed choice of LR and schedule made before the seeds' runs are seen would miss
+too. It also scores, per seed, the best cosine LR of another seed (the whole runs' choice,
+without the seed's own luck). Reads only: seconds.
 
     python experiments/anchor_rules.py experiments/select.toml --seeds 0 1 2 3 4 5
     python experiments/grid_noise.py experiments/select.toml --seeds 0 1 2 3 4 5
@@ -18,34 +18,25 @@ whole runs' choice, without the seed's own luck). Reads only: seconds.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import tomllib
 from pathlib import Path
 
 from anchor_rules import read_cases
 
-
-def seed_means(cases: list[dict]) -> dict[str, float]:
-    """The mean final validation loss over ``cases`` (one workload's seeds) of each grid run; a run
-    that diverged in any seed is infinite."""
-    return {run: statistics.fmean(case["curves"][run][-1] for case in cases) for run in cases[0]["curves"]}
+from lr_agent.report import grid_on_held_out_seeds
 
 
-def transfer_ratio(chooser: list[dict], judge: list[dict]) -> float:
-    """The judge seeds' mean of the grid run the chooser seeds' means rank best, over the judge
-    seeds' best mean."""
-    chosen, judged = seed_means(chooser), seed_means(judge)
-    pick = min(chosen, key=chosen.get)
-    return judged[pick] / min(judged.values())
-
-
-def summary(label: str, ratios: list[float]) -> str:
-    finite = [r for r in ratios if math.isfinite(r)]
-    return (
-        f"| {label} | {sum(r <= 1.02 for r in ratios)}/{len(ratios)} | {sum(r <= 1.10 for r in ratios)}/{len(ratios)} "
-        f"| {statistics.median(ratios):.3f} | {max(finite):.3f} |"
-    )
+def grid_rows(cases: list[dict], order: list[int]) -> list[dict]:
+    """The grid runs of ``cases`` as the experiment's result rows, each seed renumbered by its place
+    in ``order`` (so that the report's halves are ``order``'s)."""
+    return [
+        {"group": "grid", "method": run.split("@")[0], "workload": case["workload"], "lr": float(run.split("@")[1]),
+         "seed": order.index(case["seed"]), "final_val_loss": curve[-1], "diverged": curve[-1] == float("inf"),
+         "optimizer_steps": 0}
+        for case in cases
+        for run, curve in case["curves"].items()
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -62,23 +53,18 @@ def main() -> None:
     )
     if missing := [(w, s) for w in workloads for s in args.seeds if (w, s) not in sweeps]:
         raise SystemExit(f"{args.rules_data} lacks {missing[0]}: run experiments/anchor_rules.py with these seeds")
-    half = len(args.seeds) // 2
-    first, second = args.seeds[:half], args.seeds[half:]
-    halves, cosine = [], []
-    for workload in workloads:
-        a, b = ([sweeps[(workload, s)] for s in seeds] for seeds in (first, second))
-        halves += [transfer_ratio(a, b), transfer_ratio(b, a)]
-        for case in a + b:
-            for other in (c for c in a + b if c is not case):
-                own = {run: curve[-1] for run, curve in case["curves"].items()}
-                pick = min(
-                    (r for r in other["curves"] if r.startswith("cosine@")), key=lambda r: other["curves"][r][-1]
-                )
-                cosine.append(own[pick] / min(own.values()))
-    print(f"\n{len(workloads)} workloads, seeds {first} and {second}")
-    print("| choice | within 2% | within 10% | median ratio | worst finite |\n| --- | --- | --- | --- | --- |")
-    print(summary(f"the grid's best mean on {half} seeds, scored on the other {half}", halves))
-    print(summary("another seed's best cosine run's LR, scored per seed", cosine))
+    cases = [sweeps[(w, s)] for w in workloads for s in args.seeds]
+    print(f"\n{len(workloads)} workloads, seeds {args.seeds}: the first half, then the second (numbered by place)\n")
+    print("\n".join(grid_on_held_out_seeds(grid_rows(cases, args.seeds))))
+    ratios = []
+    for case in cases:
+        own = {run: curve[-1] for run, curve in case["curves"].items()}
+        for other in (c for c in cases if c["workload"] == case["workload"] and c is not case):
+            cosine = {run: curve[-1] for run, curve in other["curves"].items() if run.startswith("cosine@")}
+            ratios.append(own[min(cosine, key=cosine.get)] / min(own.values()))
+    near = sum(r <= 1.02 for r in ratios)
+    print(f"Another seed's best cosine LR, scored per seed: within 2% in {near}/{len(ratios)}, "
+          f"median ratio {statistics.median(ratios):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

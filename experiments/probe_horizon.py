@@ -1,4 +1,4 @@
-"""Which short run predicts the LR a whole cosine run wants? (NOTES.md entries 17 and 18)
+"""Which short run predicts the LR a whole cosine run wants? (NOTES.md entries 17 to 19)
 
 Extends `anchor_rules.py`'s data (its OUT file: the range test's LR from each start and the
 constant and cosine grids of every workload and seed): for each pair, a cosine run from scratch
@@ -6,8 +6,9 @@ over a tenth, a fifth, 30% and half of the run's epochs at each grid LR. Then, o
 of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one whose short run
 (at a constant LR, or annealed along a cosine) ends lowest, or whose annealed runs' losses,
 extrapolated along a power law in the horizon to the whole run, are lowest, or that a logistic
-regression over the candidates' annealed runs, fitted with the workload held out, rates likeliest
-to be the whole run's best; each is scored as in
+regression over the candidates' annealed runs, fitted with the workload held out (or, with
+`--learn-from`, on another experiment file's workloads: entry 19), rates likeliest to be the
+whole run's best; each is scored as in
 `anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
 appended to OUT as they finish and skipped when run again.
 
@@ -137,6 +138,8 @@ def main() -> None:
     if args.learn_from:
         learning = argparse.Namespace(**{**vars(args), "experiments": [args.learn_from], "seeds": args.learn_seeds})
         learn_from, done = extend(learning, measure, lambda sweep: sweep["tests"][0]["epochs"])
+        if shared := {c["workload"] for c in learn_from} & {c["workload"] for c in cases}:
+            raise SystemExit(f"--learn-from {args.learn_from} holds workloads it is judged on: {sorted(shared)}")
     rules = {}
     for annealed in (False, True):
         for fraction in FRACTIONS:

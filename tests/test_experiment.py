@@ -214,18 +214,29 @@ def test_the_report_counts_beating_constant_and_cosine_only_where_both_ran():
 def test_the_report_scores_the_grids_choice_on_the_seeds_it_did_not_choose_on():
     from lr_agent.report import grid_on_held_out_seeds
 
-    def row(method, lr, seed, loss):
-        return {"group": "grid", "method": method, "workload": "w", "lr": lr, "seed": seed,
-                "final_val_loss": loss, "diverged": False, "optimizer_steps": 10}  # fmt: skip
+    def row(method, lr, seed, loss, workload="w", group="grid"):
+        return {"group": group, "method": method, "workload": workload, "lr": lr, "seed": seed,
+                "final_val_loss": loss, "diverged": loss == float("inf"), "optimizer_steps": 10}  # fmt: skip
 
-    # seeds 0 and 1 favour cosine at 0.1 (it is lucky there); seeds 2 and 3 favour constant at 0.01
-    losses = {("cosine", 0.1): [1.0, 1.0, 1.5, 1.5], ("constant", 0.01): [1.1, 1.1, 1.2, 1.2]}
-    rows = [row(m, lr, seed, loss) for (m, lr), values in losses.items() for seed, loss in enumerate(values)]
-    report = "\n".join(grid_on_held_out_seeds(rows))
-    assert "| w | cosine at 0.1: 1.250 | constant at 0.01: 1.100 |" in report  # 1.5 / 1.2 and 1.1 / 1.0
-    assert "within 2% of the held-out seeds' grid best: **0/2**" in report
-    assert "seeds 0, 1, scored on seeds 2, 3" in report
-    losses[("constant", 0.01)] = [1.1, 1.1, 1.6, 1.6]  # now cosine at 0.1 is best on both halves
-    rows = [row(m, lr, seed, loss) for (m, lr), values in losses.items() for seed, loss in enumerate(values)]
-    assert "**2/2**" in "\n".join(grid_on_held_out_seeds(rows))
-    assert grid_on_held_out_seeds([r for r in rows if r["seed"] == 0]) == []  # one seed: nothing to hold out
+    def rows_of(losses, workload="w"):
+        return [
+            row(m, lr, seed, loss, workload) for (m, lr), values in losses.items() for seed, loss in enumerate(values)
+        ]
+
+    # seeds 0 and 1 favour cosine at 0.1 (lucky there); seeds 2 and 3 favour constant at 0.01
+    losses = {("cosine", 0.1): [0.9, 1.1, 1.4, 1.6], ("constant", 0.01): [1.0, 1.2, 1.1, 1.3]}
+    controller = [row("controller:x", 0.1, seed, 0.5, group="method") for seed in range(4)]  # not the grid's
+    report = "\n".join(grid_on_held_out_seeds(rows_of(losses) + controller))
+    assert "| w | 0, 1 / 2, 3 | cosine at 0.1: 1.250 | constant at 0.01: 1.100 |" in report  # 1.5/1.2, 1.1/1.0
+    assert "within 2% of the held-out seeds' grid best: **0/2** choices" in report
+    assert "the same run chosen on both halves: 0/1 workloads" in report
+    losses[("constant", 0.01)] = [1.0, 1.2, 1.5, float("inf")]  # diverged on seed 3: cosine is best on both
+    report = "\n".join(grid_on_held_out_seeds(rows_of(losses)))
+    assert "**2/2** choices" in report and "1/1 workloads" in report
+    # a run missing on one seed (an errored trial) takes no part; a workload with one seed has no halves
+    partial = rows_of({("cosine", 0.1): [1.0, 1.0], ("constant", 0.01): [0.5]}, "v") + rows_of(
+        {("cosine", 0.1): [1.0]}, "u"
+    )
+    assert "| v | 0 / 1 | cosine at 0.1: 1.000 | cosine at 0.1: 1.000 |" in "\n".join(grid_on_held_out_seeds(partial))
+    assert "| u |" not in "\n".join(grid_on_held_out_seeds(partial))
+    assert grid_on_held_out_seeds(rows_of(losses)[:1]) == []  # one seed: nothing to hold out
