@@ -92,10 +92,13 @@ def candidate_features(short: dict, case: dict, lr: float, candidates: list[floa
     return features
 
 
-def learned_picks(cases: list[dict], done: dict, width: int, learn_from: list[dict] | None = None) -> dict:
-    """Per (workload, seed, start): the candidate that a logistic regression rates likeliest to be
-    the whole cosine run's best grid LR, fitted on ``learn_from``'s cases or, without them, on
-    the other workloads' cases."""
+def learned_picks(
+    cases: list[dict], done: dict, width: int, learn_from: list[dict] | None = None, boosted: bool = False
+) -> dict:
+    """Per (workload, seed, start): the candidate that a logistic regression (``boosted``: gradient
+    boosted trees of depth 3) rates likeliest to be the whole cosine run's best grid LR, fitted
+    on ``learn_from``'s cases or, without them, on the other workloads' cases."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
     def rows(case: dict, test: dict) -> tuple[list[float], list[list[float]]]:
@@ -119,7 +122,12 @@ def learned_picks(cases: list[dict], done: dict, width: int, learn_from: list[di
                 candidates, features = rows(case, test)
                 xs += features
                 ys += [lr == best for lr in candidates]
-        model = LogisticRegression(max_iter=1000).fit(xs, ys)
+        model = (
+            HistGradientBoostingClassifier(max_depth=3, random_state=0)
+            if boosted
+            else LogisticRegression(max_iter=1000)
+        )
+        model.fit(xs, ys)
         for case in judged:
             for test in case["tests"]:
                 candidates, features = rows(case, test)
@@ -131,7 +139,7 @@ def learned_picks(cases: list[dict], done: dict, width: int, learn_from: list[di
 def main() -> None:
     parser = study_parser(__doc__, "runs/probe_horizon.jsonl")
     parser.add_argument("--learn-from", type=Path, help="also fit the learned rule on this experiment file's workloads")
-    parser.add_argument("--learn-seeds", nargs="+", type=int, default=list(range(20)), help="their seeds")
+    parser.add_argument("--learn-seeds", nargs="+", type=int, default=list(range(10)), help="their seeds")
     args = parser.parse_args()
     cases, done = extend(args, measure, lambda sweep: sweep["tests"][0]["epochs"])
     learn_from = None
@@ -159,9 +167,10 @@ def main() -> None:
         picks = learned_picks(cases, done, width)
         name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% (each workload held out)"
         rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
-        if learn_from:
-            picks = learned_picks(cases, done, width, learn_from)
-            name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% on {args.learn_from.stem}"
+        for boosted in (False, True) if learn_from else ():
+            picks = learned_picks(cases, done, width, learn_from, boosted)
+            kind = "boosted trees" if boosted else "logistic"
+            name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% on {args.learn_from.stem} ({kind})"
             rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
     rules["the grid's best cosine LR (an oracle)"] = best_cosine
     report(cases, ", ".join(file.stem for file in args.experiments), rules)
