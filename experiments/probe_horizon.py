@@ -7,19 +7,21 @@ of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one wh
 (at a constant LR, or annealed along a cosine) ends lowest, or whose annealed runs' losses,
 extrapolated along a power law in the horizon to the whole run, are lowest, or that a logistic
 regression over the candidates' annealed runs, fitted with the workload held out (or, with
-`--learn-from`, on another experiment file's workloads: entry 19), rates likeliest to be the
-whole run's best; each is scored as in
+`--learn-from`, on another experiment file's workloads, where gradient-boosted trees are fitted
+too: entry 19), rates likeliest to be the whole run's best; each is scored as in
 `anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
 appended to OUT as they finish and skipped when run again.
 
     python experiments/anchor_rules.py experiments/select.toml experiments/quality.toml --seeds 0 1
     python experiments/probe_horizon.py experiments/select.toml
+    python experiments/probe_horizon.py experiments/select.toml --learn-from experiments/learn_mix.toml
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import tomllib
 from pathlib import Path
 
 from anchor_rules import GRID, best_cosine, extend, nearest, report, study_parser
@@ -141,13 +143,15 @@ def main() -> None:
     parser.add_argument("--learn-from", type=Path, help="also fit the learned rule on this experiment file's workloads")
     parser.add_argument("--learn-seeds", nargs="+", type=int, default=list(range(10)), help="their seeds")
     args = parser.parse_args()
+    if args.learn_from:
+        judged = {w for file in args.experiments for w in tomllib.loads(file.read_text())["workloads"]}
+        if shared := set(tomllib.loads(args.learn_from.read_text())["workloads"]) & judged:
+            raise SystemExit(f"--learn-from {args.learn_from} holds workloads it is judged on: {sorted(shared)}")
     cases, done = extend(args, measure, lambda sweep: sweep["tests"][0]["epochs"])
     learn_from = None
     if args.learn_from:
         learning = argparse.Namespace(**{**vars(args), "experiments": [args.learn_from], "seeds": args.learn_seeds})
         learn_from, done = extend(learning, measure, lambda sweep: sweep["tests"][0]["epochs"])
-        if shared := {c["workload"] for c in learn_from} & {c["workload"] for c in cases}:
-            raise SystemExit(f"--learn-from {args.learn_from} holds workloads it is judged on: {sorted(shared)}")
     rules = {}
     for annealed in (False, True):
         for fraction in FRACTIONS:
