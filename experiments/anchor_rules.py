@@ -180,8 +180,9 @@ def cosine_at(case: dict, lr: float) -> float:
     raise ValueError(lr)
 
 
-def best_cosine(test: dict, case: dict) -> float:
-    """The grid's best cosine LR for the case's seed: an oracle rule, the most a probe can reach."""
+def best_cosine(test: dict | None, case: dict) -> float:
+    """The grid's best cosine LR for the case's seed: an oracle rule (``test`` unused), the most a
+    probe can reach."""
     return min(GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1])
 
 

@@ -22,7 +22,7 @@ import statistics
 import tomllib
 from pathlib import Path
 
-from anchor_rules import read_cases
+from anchor_rules import best_cosine, read_cases
 
 from lr_agent.report import grid_on_held_out_seeds
 
@@ -60,8 +60,7 @@ def main() -> None:
     for case in cases:
         own = {run: curve[-1] for run, curve in case["curves"].items()}
         for other in (c for c in cases if c["workload"] == case["workload"] and c is not case):
-            cosine = {run: curve[-1] for run, curve in other["curves"].items() if run.startswith("cosine@")}
-            ratios.append(own[min(cosine, key=cosine.get)] / min(own.values()))
+            ratios.append(own[f"cosine@{best_cosine(None, other)}"] / min(own.values()))
     near = sum(r <= 1.02 for r in ratios)
     print(f"Another seed's best cosine LR, scored per seed: within 2% in {near}/{len(ratios)}, "
           f"median ratio {statistics.median(ratios):.3f}")  # fmt: skip

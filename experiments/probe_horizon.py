@@ -119,7 +119,7 @@ def learned_picks(
     for fitted_on, judged in folds:
         xs, ys = [], []
         for case in fitted_on:
-            best = min(GRID, key=lambda lr: case["curves"][f"cosine@{lr}"][-1])
+            best = best_cosine(None, case)
             for test in case["tests"]:
                 candidates, features = rows(case, test)
                 xs += features
