@@ -30,6 +30,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_walk,
     check_scale_probe_width,
 )
 from lr_agent.schedules import (
@@ -40,7 +41,7 @@ from lr_agent.schedules import (
 )
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -85,8 +86,9 @@ class Controller:
     and the ``scale_probe_width`` grid LRs either side (default 1) each train that many epochs,
     or ``scale_probe_fraction`` of the run's epochs when longer, from the same weights, and the
     one with the lowest validation loss becomes the anchor. With ``scale_probe_anneal`` each
-    candidate's LR falls along a cosine to zero over its steps. Width, fraction and anneal need
-    a probe.
+    candidate's LR falls along a cosine to zero over its steps; with ``scale_probe_walk`` the
+    probe tries up to that many more grid LRs past the best while it is the lowest or highest
+    tried. Width, fraction, anneal and walk need a probe.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -114,6 +116,7 @@ class Controller:
     scale_probe_width: int = 1
     scale_probe_fraction: float = 0.0
     scale_probe_anneal: bool = False
+    scale_probe_walk: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -205,6 +208,7 @@ class Controller:
             **({"width": self.scale_probe_width} if self.scale_probe_width != 1 else {}),
             **({"fraction": self.scale_probe_fraction} if self.scale_probe_fraction else {}),
             **({"anneal": True} if self.scale_probe_anneal else {}),
+            **({"walk": self.scale_probe_walk} if self.scale_probe_walk else {}),
         }
 
     def range_test_fraction_for(self, optimizer: torch.optim.Optimizer) -> float:
@@ -232,15 +236,18 @@ class Controller:
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
             "scale_probe_anneal": self.scale_probe_anneal,
+            "scale_probe_walk": self.scale_probe_walk,
         }
 
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        9 with an annealed scale probe, 8 with a wider or longer one, 7 with a scale probe, 6 with
-        an anneal tail, 5 with a fraction for adaptive optimizers, 4 with the range test's flat
-        fallback, 3 with its extension, else 2."""
+        10 with a walking scale probe, 9 with an annealed one, 8 with a wider or longer one, 7
+        with a scale probe, 6 with an anneal tail, 5 with a fraction for adaptive optimizers, 4
+        with the range test's flat fallback, 3 with its extension, else 2."""
         if self.scale_probe_epochs:
+            if self.scale_probe_walk:
+                return 10
             if self.scale_probe_anneal:
                 return 9
             return 8 if self.scale_probe_width != 1 or self.scale_probe_fraction else 7
@@ -332,6 +339,7 @@ class Controller:
                 scale_probe_width=probe.get("width", 1),  # new in v8
                 scale_probe_fraction=probe.get("fraction", 0.0),  # new in v8
                 scale_probe_anneal=probe.get("anneal", False),  # new in v9
+                scale_probe_walk=probe.get("walk", 0),  # new in v10
                 info=dict(meta.get("info", {})),
             )
         except ControllerFileError as exc:
@@ -399,6 +407,7 @@ class Controller:
             check_scale_probe_decades(self.scale_probe_decades, "scale_probe decades")
             check_scale_probe_width(self.scale_probe_width, "scale_probe width")
             check_scale_probe_fraction(self.scale_probe_fraction, "scale_probe fraction")
+            check_scale_probe_walk(self.scale_probe_walk, "scale_probe walk")
         except ValueError as exc:
             raise fail(str(exc)) from None
         if not isinstance(self.range_test_flat_fallback, bool):
@@ -408,9 +417,9 @@ class Controller:
         if not isinstance(self.scale_probe_anneal, bool):
             raise fail(f"scale_probe anneal must be true or false, got {self.scale_probe_anneal!r}")
         if not self.scale_probe_epochs and (
-            self.scale_probe_width != 1 or self.scale_probe_fraction or self.scale_probe_anneal
+            self.scale_probe_width != 1 or self.scale_probe_fraction or self.scale_probe_anneal or self.scale_probe_walk
         ):
-            raise fail("scale_probe width, fraction and anneal need a probe (scale_probe epochs is 0)")
+            raise fail("scale_probe width, fraction, anneal and walk need a probe (scale_probe epochs is 0)")
         if self.scale_probe_epochs and not self.range_test_steps:
             raise fail("scale_probe needs a range test (range_test num_steps is 0): it checks the test's suggestion")
 

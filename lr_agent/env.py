@@ -50,7 +50,9 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_walk,
     check_scale_probe_width,
+    grid_neighbour,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -173,7 +175,10 @@ class TrainingRunEnv(gym.Env):
         scale_probe_fraction: a share of the run's epochs (0 to under 1) that each candidate
             trains when longer than ``scale_probe_epochs``.
         scale_probe_anneal: each candidate's LR falls along a cosine to zero over its steps
-            instead of staying constant. Width, fraction and anneal need a probe.
+            instead of staying constant.
+        scale_probe_walk: while the best candidate is the lowest or the highest tried, the next
+            grid LR that way trains too, up to this many more (0 to 4; 0, the default: no walk).
+            Width, fraction, anneal and walk need a probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -211,6 +216,7 @@ class TrainingRunEnv(gym.Env):
         scale_probe_width: int = 1,
         scale_probe_fraction: float = 0.0,
         scale_probe_anneal: bool = False,
+        scale_probe_walk: int = 0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -266,9 +272,13 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_width = check_scale_probe_width(scale_probe_width)
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
         self.scale_probe_anneal = check_scale_probe_anneal(scale_probe_anneal)
-        if not scale_probe_epochs and (self.scale_probe_width != 1 or self.scale_probe_fraction or scale_probe_anneal):
+        self.scale_probe_walk = check_scale_probe_walk(scale_probe_walk)
+        if not scale_probe_epochs and (
+            self.scale_probe_width != 1 or self.scale_probe_fraction or scale_probe_anneal or self.scale_probe_walk
+        ):
             raise ValueError(
-                "scale_probe_width, scale_probe_fraction and scale_probe_anneal need a probe (scale_probe_epochs is 0)"
+                "scale_probe_width, scale_probe_fraction, scale_probe_anneal and scale_probe_walk need a probe "
+                "(scale_probe_epochs is 0)"
             )
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
@@ -431,7 +441,8 @@ class TrainingRunEnv(gym.Env):
         bounds) trains ``epochs`` (default: ``scale_probe_epochs``, or ``scale_probe_fraction`` of the
         run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR (or, with
         ``scale_probe_anneal``, one falling along a cosine to zero) from the same weights, optimizer
-        state and batches, and is scored by the validation loss. The steps are
+        state and batches, and is scored by the validation loss; with ``scale_probe_walk``, the
+        probe goes on past the best candidate when it is the lowest or highest tried. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
         if self.workload is None:
@@ -458,7 +469,12 @@ class TrainingRunEnv(gym.Env):
             return workload.evaluate().loss
 
         candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)
-        result = scale_probe(short_run, candidates)
+        result = scale_probe(
+            short_run,
+            candidates,
+            self.scale_probe_walk,
+            lambda lr, direction: grid_neighbour(lr, direction, self.scale_probe_decades, self.lr_bounds),
+        )
         workload.load_state_dict(saved)
         return result
 

@@ -11,6 +11,9 @@ run favours large LRs.
 An annealed probe (``anneal``) lowers each candidate's LR along a cosine to zero over its steps,
 so that it is judged as a run that ends annealed, as the controller's runs do, rather than by
 the noise a constant LR leaves.
+A walking probe (``walk``) goes on past the candidates while the best one is the lowest or the
+highest tried: the next grid LR that way trains too, up to ``walk`` more, so that an anchor
+that is off by more than the probe's width can still reach the LR the run wants.
 :class:`~lr_agent.env.TrainingRunEnv` and
 :class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`scale_probe`.
 """
@@ -65,6 +68,17 @@ def check_scale_probe_anneal(anneal: bool, name: str = "scale_probe_anneal") -> 
     return anneal
 
 
+MAX_SCALE_PROBE_WALK = 4
+"""The most grid LRs a walking probe may add past its candidates."""
+
+
+def check_scale_probe_walk(walk: int, name: str = "scale_probe_walk") -> int:
+    """``walk`` if it is 0 (no walk) to :data:`MAX_SCALE_PROBE_WALK`; a ``ValueError`` naming ``name`` if not."""
+    if isinstance(walk, bool) or not isinstance(walk, numbers.Integral) or not 0 <= walk <= MAX_SCALE_PROBE_WALK:
+        raise ValueError(f"{name} must be 0 (no walk) to {MAX_SCALE_PROBE_WALK} more grid LRs, got {walk!r}")
+    return int(walk)
+
+
 def probe_epochs_per_candidate(epochs: float, fraction: float, total_epochs: int) -> float:
     """How long each candidate trains: ``fraction`` of the run's ``total_epochs``, at least ``epochs``."""
     return max(epochs, fraction * total_epochs)
@@ -99,6 +113,18 @@ def scale_probe_candidates(
     return list(dict.fromkeys(candidates))
 
 
+def grid_neighbour(
+    lr: float, direction: int, decades: float = 0.5, bounds: tuple[float, float] | None = None
+) -> float | None:
+    """The grid LR ``10 ** (k * decades)`` next to ``lr`` below it (``direction`` -1) or above it
+    (+1), clipped to ``bounds``; None where clipping leaves ``lr`` itself."""
+    k = round(math.log10(lr) / decades) + direction
+    neighbour = 10 ** (k * decades)
+    if bounds is not None:
+        neighbour = min(max(neighbour, bounds[0]), bounds[1])
+    return None if math.isclose(neighbour, lr) else neighbour
+
+
 @dataclass
 class ScaleProbeResult:
     """What a scale probe saw: each candidate LR and its validation loss (inf where the run
@@ -109,16 +135,43 @@ class ScaleProbeResult:
     best_lr: float
 
 
-def scale_probe(short_run: Callable[[float], float], candidates: list[float]) -> ScaleProbeResult:
+def scale_probe(
+    short_run: Callable[[float], float],
+    candidates: list[float],
+    walk: int = 0,
+    neighbour: Callable[[float, int], float | None] | None = None,
+) -> ScaleProbeResult:
     """Run ``short_run(lr)`` for each candidate (it trains from the probe's starting weights at
     ``lr`` and returns the validation loss) and pick the lowest loss. A non-finite loss counts
-    as infinite; where every candidate diverged, the lowest LR wins; ties go to the lower LR."""
+    as infinite; where every candidate diverged, the lowest LR wins; ties go to the lower LR.
+
+    With ``walk`` and two candidates or more: while the best LR is the lowest or the highest
+    tried, ``neighbour(best, -1 or +1)`` (e.g. :func:`grid_neighbour`) is tried too, up to
+    ``walk`` more; the walk stops where it gives None or an LR already tried."""
     if not candidates:
         raise ValueError("the scale probe needs at least one candidate LR")
-    lrs = sorted(candidates)
-    losses = []
-    for lr in lrs:
+    check_scale_probe_walk(walk, "walk")
+    if walk and neighbour is None:
+        raise ValueError("a walking scale probe needs neighbour(lr, direction)")
+    tried: dict[float, float] = {}
+
+    def run(lr: float) -> None:
         loss = float(short_run(lr))
-        losses.append(loss if math.isfinite(loss) else math.inf)
-    best = lrs[losses.index(min(losses))]
-    return ScaleProbeResult(lrs, losses, best)
+        tried[lr] = loss if math.isfinite(loss) else math.inf
+
+    def best() -> float:
+        return min(tried, key=lambda lr: (tried[lr], lr))
+
+    for lr in sorted(candidates):
+        run(lr)
+    for _ in range(walk if len(tried) > 1 else 0):
+        winner, ends = best(), (min(tried), max(tried))
+        if winner not in ends:
+            break
+        assert neighbour is not None
+        next_lr = neighbour(winner, -1 if winner == ends[0] else 1)
+        if next_lr is None or next_lr in tried:
+            break
+        run(next_lr)
+    lrs = sorted(tried)
+    return ScaleProbeResult(lrs, [tried[lr] for lr in lrs], best())

@@ -15,6 +15,7 @@ from lr_agent.observation import ObservationTracker
 from lr_agent.scale_probe import (
     ScaleProbeResult,
     candidate_lr_factor,
+    grid_neighbour,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -108,9 +109,11 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         ``controller.scale_probe_fraction`` × ``total_epochs`` epochs' worth, when longer) from the same
         weights (with ``controller.scale_probe_anneal``, at an LR falling along a cosine to zero),
         and ``evaluate()`` (yours: the validation loss of the model as it is) scores
-        each; the lowest loss becomes the anchor. Model, optimizer and the model's train/eval
-        mode are restored after. Without ``evaluate`` the probe is skipped (with a warning);
-        a controller without a probe ignores both arguments.
+        each; the lowest loss becomes the anchor (with ``controller.scale_probe_walk``, after
+        up to that many more grid LRs past the best, while it is the lowest or highest tried).
+        Model, optimizer and the model's train/eval mode are restored after. Without
+        ``evaluate`` the probe is skipped (with a warning); a controller without a probe ignores
+        both arguments.
         """
         if self.last_epoch != 0 or self.range_tested:
             raise RuntimeError("range_test() runs once, before the first epoch's step()")
@@ -173,7 +176,13 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 candidates = scale_probe_candidates(
                     anchor, self.controller.scale_probe_decades, bounds, self.controller.scale_probe_width
                 )
-                self.scale_probe_result = scale_probe(short_run, candidates)
+                decades = self.controller.scale_probe_decades
+                self.scale_probe_result = scale_probe(
+                    short_run,
+                    candidates,
+                    self.controller.scale_probe_walk,
+                    lambda lr, direction: grid_neighbour(lr, direction, decades, bounds),
+                )
                 anchor = self.scale_probe_result.best_lr
         finally:
             model.load_state_dict(model_state)

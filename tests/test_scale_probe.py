@@ -104,7 +104,7 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
     with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
         TrainingRunEnv("wine-mlp", scale_probe_decades=5)
-    with pytest.raises(ValueError, match="scale_probe_width, scale_probe_fraction and scale_probe_anneal need a probe"):
+    with pytest.raises(ValueError, match="scale_probe_anneal and scale_probe_walk need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_fraction=0.1)
     with pytest.raises(ValueError, match="need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
@@ -322,9 +322,9 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
             Controller.load(tmp_path / "bad.lrc")
     with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
         random_controller(scale_probe_epochs=1.0)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction and anneal need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
         random_controller(range_test_steps=30, scale_probe_width=2)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction and anneal need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
         random_controller(range_test_steps=30, scale_probe_anneal=True)
 
 
