@@ -39,6 +39,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_walk,
     check_scale_probe_width,
 )
 from lr_agent.schedules import (
@@ -451,6 +452,7 @@ FILE_ONLY_SETTINGS = (
     "scale_probe_width",
     "scale_probe_fraction",
     "scale_probe_anneal",
+    "scale_probe_walk",
 )
 """Range-test and scale-probe settings that export can give a controller but training does not know."""
 
@@ -468,6 +470,7 @@ def export(
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
+    scale_probe_walk: int | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
@@ -496,6 +499,8 @@ def export(
         check_scale_probe_fraction(scale_probe_fraction, "--scale-probe-fraction")
     if scale_probe_anneal is not None:
         check_scale_probe_anneal(scale_probe_anneal, "--scale-probe-anneal")
+    if scale_probe_walk is not None:
+        check_scale_probe_walk(scale_probe_walk, "--scale-probe-walk")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -509,6 +514,7 @@ def export(
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
+        "scale_probe_walk": scale_probe_walk,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:

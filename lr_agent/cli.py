@@ -123,6 +123,10 @@ class ControllerFileOptions:
     scale_probe_anneal: bool = option(
         False, "each scale-probe candidate's LR falls along a cosine to zero over its steps (default: unchanged)"
     )
+    scale_probe_walk: int | None = option(
+        None,
+        "grid LRs (0 to 4) the scale probe may try past its best while it is the lowest or highest; None: unchanged",
+    )
 
     def file_settings(self) -> dict[str, Any]:
         """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
@@ -137,6 +141,7 @@ class ControllerFileOptions:
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
             "scale_probe_anneal": self.scale_probe_anneal or None,
+            "scale_probe_walk": self.scale_probe_walk,
         }
 
 

@@ -23,6 +23,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_walk,
     check_scale_probe_width,
 )
 from lr_agent.schedules import check_anneal_tail, check_range_test_extend, check_range_test_fraction
@@ -54,6 +55,7 @@ def ensemble(
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
+    scale_probe_walk: int | None = None,
     flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
@@ -92,6 +94,7 @@ def ensemble(
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
+        "scale_probe_walk": scale_probe_walk,
     }
     overrides = {field: value for field, value in overrides.items() if value is not None}
     label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}
@@ -105,6 +108,7 @@ def ensemble(
         "scale_probe_width": check_scale_probe_width,
         "scale_probe_fraction": check_scale_probe_fraction,
         "scale_probe_anneal": check_scale_probe_anneal,
+        "scale_probe_walk": check_scale_probe_walk,
     }
     for field, value in overrides.items():
         if field in checks:

@@ -47,7 +47,7 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
                  "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3", "--scale-probe-epochs", "0.5",
                  "--scale-probe-decades", "1", "--scale-probe-width", "2", "--scale-probe-fraction", "0.1",
-                 "--scale-probe-anneal"]  # fmt: skip
+                 "--scale-probe-anneal", "--scale-probe-walk", "1"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -62,7 +62,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert loaded.anneal_tail == (0.3 if probe else 0.0)
     assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == ((0.5, 1.0) if probe else (0.0, 0.5))
     assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == ((2, 0.1) if probe else (1, 0.0))
-    assert loaded.scale_probe_anneal is bool(probe) and loaded.format_version == (9 if probe else 2)
+    assert loaded.scale_probe_anneal is bool(probe) and loaded.scale_probe_walk == (1 if probe else 0)
+    assert loaded.format_version == (10 if probe else 2)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:

@@ -198,6 +198,8 @@ def test_pretrained_controller_ships_and_loads():
     assert f"--scale-probe-width {width}" in recipe if width != 1 else "--scale-probe-width" not in recipe
     assert f"--scale-probe-fraction {share:g}" in recipe if share else "--scale-probe-fraction" not in recipe
     assert ("--scale-probe-anneal" in recipe) is controller.scale_probe_anneal
+    walk = controller.scale_probe_walk
+    assert f"--scale-probe-walk {walk}" in recipe if walk else "--scale-probe-walk" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

@@ -13,6 +13,7 @@ from lr_agent.ensemble import ensemble
 from lr_agent.env import _candidate_lrs
 from lr_agent.scale_probe import (
     candidate_lr_factor,
+    grid_neighbour,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -59,6 +60,45 @@ def test_the_lowest_validation_loss_wins_and_a_diverged_candidate_never_does():
     assert scale_probe(lambda lr: 1.0, [1e-1, 1e-2]).best_lr == 1e-2  # a tie: the lower LR
 
 
+def bowl(lr: float) -> float:
+    """A probe's loss whose best LR is 1e-2."""
+    return (math.log10(lr) + 2) ** 2
+
+
+def test_grid_neighbours_are_half_a_decade_apart_and_stop_at_the_bounds():
+    assert grid_neighbour(1e-2, 1) == pytest.approx(10**-1.5) and grid_neighbour(1e-2, -1) == pytest.approx(10**-2.5)
+    assert grid_neighbour(0.0062, -1) == pytest.approx(10**-2.5)  # 0.0062 is on the grid at 1e-2
+    assert grid_neighbour(1e-3, 1, decades=1.0) == pytest.approx(1e-2)
+    assert grid_neighbour(0.5, 1, bounds=(1e-4, 1.0)) == 1.0  # 3.16 clipped onto the bound
+    assert grid_neighbour(1.0, 1, bounds=(1e-4, 1.0)) is None and grid_neighbour(1e-4, -1, bounds=(1e-4, 1.0)) is None
+
+
+def test_a_walking_probe_goes_on_past_an_end_until_the_best_is_inside_or_the_walk_is_spent():
+    def walking(anchor: float, walk: int, bounds=None):
+        return scale_probe(
+            bowl, scale_probe_candidates(anchor, bounds=bounds), walk, lambda lr, d: grid_neighbour(lr, d, 0.5, bounds)
+        )
+
+    assert walking(1e-4, 0).lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5])  # no walk: the plain probe
+    short = walking(1e-4, 2)  # the best is the highest tried each time: two more upward, and still the highest
+    assert short.lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5, 1e-3, 10**-2.5]) and short.best_lr == short.lrs[-1]
+    long = walking(1e-4, 4)  # the fourth step passes the best, which is then inside
+    assert long.best_lr == pytest.approx(1e-2) and long.lrs[-1] == pytest.approx(10**-1.5) and len(long.lrs) == 7
+    assert walking(1.0, 4).best_lr == pytest.approx(1e-2) and walking(1.0, 4).lrs[0] == pytest.approx(10**-2.5)
+    assert len(walking(1e-2, 4).lrs) == 3  # the best is inside from the start: no walk
+    bounded = walking(1e-3, 4, bounds=(1e-3, 1.0))  # the lowest candidate clipped away, then up past the best
+    assert bounded.lrs == pytest.approx([1e-3, 10**-2.5, 1e-2, 10**-1.5]) and bounded.best_lr == pytest.approx(1e-2)
+    assert walking(10**-3.5, 4, bounds=(10**-2.5, 1.0)).lrs == [10**-2.5]  # one LR left: no side to prefer
+    at_bound = scale_probe(lambda lr: lr, [1e-3, 1e-2], 4, lambda lr, d: grid_neighbour(lr, d, 0.5, (1e-3, 1.0)))
+    assert at_bound.lrs == [1e-3, 1e-2] and at_bound.best_lr == 1e-3  # the lowest wins but is the bound: no walk
+    diverged = scale_probe(lambda lr: math.inf, [1e-2, 10**-1.5], 2, grid_neighbour)  # all diverge: walk down
+    assert diverged.lrs == pytest.approx([1e-3, 10**-2.5, 1e-2, 10**-1.5]) and diverged.best_lr == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"):
+        scale_probe(bowl, [1e-2, 1e-1], 5, grid_neighbour)
+    with pytest.raises(ValueError, match="a walking scale probe needs neighbour"):
+        scale_probe(bowl, [1e-2, 1e-1], 1)
+
+
 def test_the_env_probe_finds_a_start_far_too_low_and_leaves_the_run_as_it_was():
     plain = TrainingRunEnv("digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd")
     probed = TrainingRunEnv(
@@ -81,6 +121,24 @@ def test_the_env_probe_finds_a_start_far_too_low_and_leaves_the_run_as_it_was():
     assert again.losses[:2] == pytest.approx(result.losses[1:])
     _, _, _, _, step = probed.step(probed.multipliers.index(1.0))
     assert step["step"] == probed.workload.steps_per_epoch and step["probe_steps"] == 6 * steps
+
+
+def test_the_env_probe_walks_up_from_a_start_far_too_low_and_leaves_the_run_as_it_was():
+    settings = dict(relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd", scale_probe_epochs=0.5)
+    plain = TrainingRunEnv("digits-mlp", **settings, scale_probe_decades=1.0)
+    walking = TrainingRunEnv("digits-mlp", **settings, scale_probe_decades=1.0, scale_probe_walk=2)
+    _, plain_info = plain.reset(seed=0, options={"lr": 1e-4})
+    _, info = walking.reset(seed=0, options={"lr": 1e-4})
+    result = walking.scale_probe_result
+    assert plain.scale_probe_result.best_lr == pytest.approx(1e-3)  # the highest of three: the plain probe stops
+    assert result.lrs == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, 1e-1])  # the walk goes on up twice
+    assert (
+        result.losses[:3] == plain.scale_probe_result.losses and result.losses[2] > result.losses[3] > result.losses[4]
+    )
+    assert walking.anchor_lr == info["lr"] == pytest.approx(1e-1)
+    steps = probe_steps_per_candidate(0.5, walking.workload.steps_per_epoch)
+    assert info["probe_steps"] == 5 * steps and plain_info["probe_steps"] == 3 * steps
+    assert info["val_loss"] == plain_info["val_loss"]  # weights, optimizer and batches restored
 
 
 def test_the_env_probe_trains_each_of_five_candidates_a_fifth_of_the_run():
@@ -284,6 +342,31 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
         assert steps[swept + 12 * i : swept + 12 * (i + 1)] == pytest.approx([lr * f for f in cosine])
 
 
+def test_the_scheduler_walks_past_the_highest_candidate_while_it_wins():
+    controller = random_controller(
+        range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_walk=2
+    )
+    model, (x, y), _ = full_batch_problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
+    trained_at = []
+
+    def train_step() -> float:
+        trained_at.append(optimizer.param_groups[0]["lr"])
+        return full_batch_step(model, optimizer, x, y)
+
+    def evaluate() -> float:  # a user's score that the higher LR always wins: the walk goes up its two steps
+        return -trained_at[-1]
+
+    anchor = sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=2)
+    result, swept = sched.scale_probe_result, len(sched.range_test_result.lrs)
+    candidates = scale_probe_candidates(sched.range_test_result.suggested_lr)
+    above = [grid_neighbour(candidates[-1], 1)]
+    above.append(grid_neighbour(above[0], 1))
+    assert result.lrs == pytest.approx(candidates + above) and anchor == result.best_lr == pytest.approx(above[-1])
+    assert len(trained_at) == swept + 5 * 2 and trained_at[swept::2] == pytest.approx(result.lrs)
+
+
 def test_the_scheduler_warns_without_evaluate_and_refuses_a_bad_steps_per_epoch():
     controller = random_controller(range_test_steps=20, scale_probe_epochs=1.0)
     model, (x, y), _ = full_batch_problem()
@@ -326,9 +409,13 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
         random_controller(range_test_steps=30, scale_probe_width=2)
     with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
         random_controller(range_test_steps=30, scale_probe_anneal=True)
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
+        random_controller(range_test_steps=30, scale_probe_walk=2)
 
 
-def test_wider_longer_and_annealed_probes_round_trip_as_versions_8_and_9_and_older_files_read_defaults(tmp_path):
+def test_wider_longer_annealed_and_walking_probes_round_trip_as_versions_8_to_10_and_older_files_read_defaults(
+    tmp_path,
+):
     from safetensors.torch import save_file
 
     probed = random_controller(range_test_steps=30, scale_probe_epochs=1.0)
@@ -345,7 +432,14 @@ def test_wider_longer_and_annealed_probes_round_trip_as_versions_8_and_9_and_old
     assert annealed.format_version == 9 and annealed.metadata()["scale_probe"]["anneal"] is True
     assert Controller.load(annealed.save(tmp_path / "v9.lrc")).env_kwargs()["scale_probe_anneal"] is True
     assert Controller.load(wide.save(tmp_path / "v8.lrc")).scale_probe_anneal is False
+    walking = dataclasses.replace(annealed, scale_probe_walk=2)
+    assert walking.format_version == 10 and walking.metadata()["scale_probe"]["walk"] == 2
+    assert Controller.load(walking.save(tmp_path / "v10.lrc")).env_kwargs()["scale_probe_walk"] == 2
+    assert (
+        Controller.load(tmp_path / "v9.lrc").scale_probe_walk == 0 and "walk" not in annealed.metadata()["scale_probe"]
+    )
     for field, value, message in [
+        ("walk", 5, "scale_probe walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"),
         ("width", 1.5, "scale_probe width must be 1, 2 or 3 grid LRs either side, got 1.5"),
         ("fraction", -0.1, "scale_probe fraction must be in \\[0, 1\\) of the run's epochs, got -0.1"),
         ("anneal", "yes", "scale_probe anneal must be true or false, got 'yes'"),
@@ -365,6 +459,10 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert (longer.scale_probe_width, longer.scale_probe_fraction, longer.format_version) == (2, 0.2, 8)
     annealed = ensemble(members, scale_probe_epochs=1.0, scale_probe_fraction=0.3, scale_probe_anneal=True, flags=True)
     assert annealed.scale_probe_anneal is True and annealed.format_version == 9
+    walking = ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=2, flags=True)
+    assert walking.scale_probe_walk == 2 and walking.format_version == 10
+    with pytest.raises(ValueError, match="--scale-probe-walk must be 0 \\(no walk\\) to 4 more grid LRs, got -1"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=-1, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-anneal must be True or False, got 'yes'"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal="yes", flags=True)
     with pytest.raises(ValueError, match="--scale-probe-fraction must be in \\[0, 1\\) of the run's epochs, got 2"):
