@@ -8,7 +8,8 @@ of 3, 5 or 7 candidates around the range test's LR (the anchor) picks the one wh
 extrapolated along a power law in the horizon to the whole run, are lowest, or that a logistic
 regression over the candidates' annealed runs, fitted with the workload held out (or, with
 `--learn-from`, on another experiment file's workloads, where gradient-boosted trees are fitted
-too: entry 19), rates likeliest to be the whole run's best; each is scored as in
+too: entry 19), rates likeliest to be the whole run's best, or that the library's walking probe
+(`scale_probe_walk`: entry 20) ends on; each is scored as in
 `anchor_rules.py`: by the cosine grid's final loss at that LR over the grid's best. Pairs are
 appended to OUT as they finish and skipped when run again.
 
@@ -60,6 +61,20 @@ def probe(case: dict, short: dict, test: dict, width: int, fraction: float, anne
         return short[f"cosine{fraction}@{lr}"] if annealed else constant_after(case, lr, fraction, test["epochs"])
 
     return min(nearest(test["anchor"], width), key=lambda lr: (loss(lr), lr))
+
+
+def walking(short: dict, test: dict, fraction: float, walk: int) -> tuple[float, int]:
+    """The LR the library's walking probe (:func:`lr_agent.scale_probe.scale_probe`) ends on, 3
+    annealed candidates around the anchor and up to ``walk`` more grid LRs past the best (within
+    the grid), and how many LRs it tried."""
+    from lr_agent.scale_probe import scale_probe
+
+    def neighbour(lr: float, direction: int) -> float | None:
+        i = GRID.index(lr) + direction
+        return GRID[i] if 0 <= i < len(GRID) else None
+
+    result = scale_probe(lambda lr: short[f"cosine{fraction}@{lr}"], nearest(test["anchor"], 1), walk, neighbour)
+    return result.best_lr, len(result.lrs)
 
 
 def extrapolated(short: dict, lr: float, fractions: list[float]) -> float:
@@ -176,8 +191,26 @@ def main() -> None:
             kind = "boosted trees" if boosted else "logistic"
             name = f"{2 * width + 1} candidates, cosine, learned from 10%, 20%, 30% on {args.learn_from.stem} ({kind})"
             rules[name] = lambda test, case, p=picks: p[(case["workload"], case["seed"], test["start"])]
+    tried = {}
+    for fraction in (0.1, 0.2, 0.3):
+        for walk in (1, 2, 4):
+            name = f"3 candidates, cosine, {fraction:.0%}, walking up to {walk} more"
+            rules[name] = lambda test, case, f=fraction, k=walk: walking(
+                done[(case["workload"], case["seed"])], test, f, k
+            )[0]
+            tried[name] = [
+                walking(done[(case["workload"], case["seed"])], test, fraction, walk)[1]
+                for case in cases
+                for test in case["tests"]
+            ]
     rules["the grid's best cosine LR (an oracle)"] = best_cosine
     report(cases, ", ".join(file.stem for file in args.experiments), rules)
+    print("\nLRs each probe trained, on average (the grid's ends clip the candidates):")
+    for width in (1, 2, 3):
+        counts = [len(nearest(test["anchor"], width)) for case in cases for test in case["tests"]]
+        print(f"- {2 * width + 1} candidates: {sum(counts) / len(counts):.2f}")
+    for name, counts in tried.items():
+        print(f"- {name}: {sum(counts) / len(counts):.2f}")
 
 
 if __name__ == "__main__":
