@@ -30,6 +30,7 @@ IMAGE_SHAPES = {
     "spots": (1, 8, 8),
     "glyphs": (1, 8, 8),
     "centroids": (1, 8, 8),
+    "angles": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -47,6 +48,8 @@ SEQUENCE_SHAPES = {
     "counting": (20, 3),
     "motifs": (24, 4),
     "pulses": (40, 1),
+    "lags": (32, 2),
+    "gaps": (12, 5),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -525,6 +528,57 @@ def _bands() -> Dataset:
     return Dataset(x.astype(np.float32), y, CLASSIFICATION)
 
 
+def _lags() -> Dataset:
+    """32 steps of two channels: white noise, and the same noise 1 to 4 steps later at a random
+    gain (0.5 to 1.5) in its own noise (σ = 2); the class is the delay, less one. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["lags"][0]
+    y = rng.integers(0, 4, n)
+    source = rng.normal(0.0, 1.0, (n, steps + 4))
+    echo = np.stack([source[i, 4 - delay : 4 - delay + steps] for i, delay in enumerate(y + 1)])
+    echo = rng.uniform(0.5, 1.5, (n, 1)) * echo + rng.normal(0.0, 2.0, (n, steps))
+    x = np.stack([source[:, 4:], echo], axis=-1).reshape(n, -1)
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["lags"])
+
+
+def _angles() -> Dataset:
+    """8×8 images of a blurred line (σ = 0.6 pixel) through a point near the centre at a random
+    angle θ, in noise (σ = 0.3); the target is cos 2θ (a line at θ and θ + π is the same). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    theta = rng.uniform(0.0, np.pi, (n, 1, 1))
+    centre = rng.uniform(2.5, 4.5, (n, 2, 1, 1))
+    rows, cols = np.mgrid[0:8, 0:8]
+    distance = (rows - centre[:, 0]) * np.cos(theta) - (cols - centre[:, 1]) * np.sin(theta)  # from the line
+    images = rng.uniform(0.7, 1.3, (n, 1, 1)) * np.exp(-(distance**2) / (2 * 0.6**2))
+    images += rng.normal(0.0, 0.3, images.shape)
+    y = np.cos(2 * theta[:, 0, 0])
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, REGRESSION, IMAGE_SHAPES["angles"])
+
+
+def _gaps() -> Dataset:
+    """12 steps of five symbols, one-hot: symbol 0 exactly twice, at random places, the others
+    uniform; the target is how many steps apart the two are (1 to 11), with noise (σ = 1). 3000
+    samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["gaps"][0]
+    tokens = rng.integers(1, 5, (n, steps))
+    places = np.array([rng.choice(steps, 2, replace=False) for _ in range(n)])
+    tokens[np.arange(n)[:, None], places] = 0
+    x = np.eye(5, dtype=np.float32)[tokens].reshape(n, -1)
+    y = np.abs(places[:, 0] - places[:, 1]) + rng.normal(0.0, 1.0, n)
+    return Dataset(x, y, REGRESSION, sequence_shape=SEQUENCE_SHAPES["gaps"], standardise=False)
+
+
+def _rosenbrock() -> Dataset:
+    """Points uniform in [-2, 2]^4; the target is log(1 + the Rosenbrock function of the point)
+    (sums of 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2), with noise (σ = 0.1). 3000 samples."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2.0, 2.0, (3000, 4))
+    value = (100 * (x[:, 1:] - x[:, :-1] ** 2) ** 2 + (1 - x[:, :-1]) ** 2).sum(1)
+    return Dataset(x.astype(np.float32), np.log1p(value) + rng.normal(0.0, 0.1, len(x)), REGRESSION)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -564,6 +618,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "motifs": _motifs,
     "pulses": _pulses,
     "bands": _bands,
+    "lags": _lags,
+    "angles": _angles,
+    "gaps": _gaps,
+    "rosenbrock": _rosenbrock,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -82,6 +82,10 @@ GENERATED = {
     "motifs": 2,
     "pulses": 1,
     "bands": 3,
+    "lags": 4,
+    "angles": 1,
+    "gaps": 1,
+    "rosenbrock": 1,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -90,7 +94,7 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
-# the next four entry 15's, the last four entry 16's.
+# the next four entry 15's, the next four entry 16's, the last four entry 20's.
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -112,6 +116,10 @@ DIGESTS = {
     "motifs": "43dd74c76b478777",
     "pulses": "3e17e4b500d6765c",
     "bands": "512bc82271446ccc",
+    "lags": "2ecd8680d76dd0b2",
+    "angles": "9ed1a9510c45d475",
+    "gaps": "b9bf0d7fa9c9a554",
+    "rosenbrock": "66dcd017d536f294",
 }
 
 
@@ -210,6 +218,29 @@ def test_motifs_have_the_run_when_the_class_says_but_for_noise_and_the_others_fo
     score = np.sin(2 * bands.x[:, 0]) + 0.5 * bands.x[:, 1]
     order = np.argsort(score)
     assert (np.diff(bands.y[order]) >= 0).mean() > 0.99  # sorted by the score, the classes rise in thirds
+
+
+def test_lags_angles_gaps_and_rosenbrock_follow_their_targets():
+    lags = datasets.BUILTIN["lags"]()
+    signal = lags.x.reshape(len(lags.x), *datasets.SEQUENCE_SHAPES["lags"])
+    source, echo = signal[..., 0], signal[..., 1]
+    steps = source.shape[1]
+    match = np.stack([(echo[:, 4:] * source[:, 4 - d : steps - d]).sum(1) for d in (1, 2, 3, 4)], axis=1)
+    assert 0.8 < (match.argmax(1) == lags.y).mean() < 0.95  # the echo matches the source at its delay, in noise
+    angles = datasets.BUILTIN["angles"]()
+    bright = np.clip(angles.x.reshape(-1, 8, 8), 0, None)
+    spread = bright.sum(2).var(1) - bright.sum(1).var(1)  # a level line's light is in few rows, cos 2θ = 1
+    assert np.corrcoef(spread, angles.y)[0, 1] > 0.8 and -1 <= angles.y.min() < angles.y.max() <= 1
+    gaps = datasets.BUILTIN["gaps"]()
+    tokens = gaps.x.reshape(len(gaps.x), *datasets.SEQUENCE_SHAPES["gaps"]).argmax(-1)
+    marked = [np.flatnonzero(row == 0) for row in tokens]
+    assert not gaps.standardise and all(len(m) == 2 for m in marked)
+    noise = gaps.y - np.array([m[1] - m[0] for m in marked])
+    assert abs(noise.mean()) < 0.05 and 0.95 < noise.std() < 1.05  # how far apart the two are, in noise (σ = 1)
+    rosenbrock = datasets.BUILTIN["rosenbrock"]()
+    x = rosenbrock.x.astype(np.float64)
+    value = (100 * (x[:, 1:] - x[:, :-1] ** 2) ** 2 + (1 - x[:, :-1]) ** 2).sum(1)
+    assert 0.09 < np.std(rosenbrock.y - np.log1p(value)) < 0.11  # the target's noise, σ = 0.1
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
