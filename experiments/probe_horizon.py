@@ -66,7 +66,8 @@ def probe(case: dict, short: dict, test: dict, width: int, fraction: float, anne
 def walking(short: dict, test: dict, fraction: float, walk: int) -> tuple[float, int]:
     """The LR the library's walking probe (:func:`lr_agent.scale_probe.scale_probe`) ends on, 3
     annealed candidates around the anchor and up to ``walk`` more grid LRs past the best (within
-    the grid), and how many LRs it tried."""
+    the grid: where the library's walk would go on past 1e-4 or 0.1, this one stops), and how
+    many LRs it tried."""
     from lr_agent.scale_probe import scale_probe
 
     def neighbour(lr: float, direction: int) -> float | None:

@@ -200,7 +200,7 @@ class Controller:
             **({"adaptive_fraction": a} if (a := self.range_test_adaptive_fraction) is not None else {}),
         }
 
-    def scale_probe_settings(self) -> dict[str, float]:
+    def scale_probe_settings(self) -> dict[str, Any]:
         """The scale probe's settings as the file stores them (the newer ones only when used)."""
         return {
             "epochs": self.scale_probe_epochs,

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 MAX_SCALE_PROBE_EPOCHS = 10.0
 """The most ``scale_probe_epochs`` may be (a ``scale_probe_fraction`` of a long run may train a
-candidate longer: up to that share of the run, for each of ``2 * width + 1`` candidates)."""
+candidate longer: up to that share of the run, for each of ``2 * width + 1`` candidates and
+up to ``walk`` more)."""
 
 
 def check_scale_probe_epochs(epochs: float, name: str = "scale_probe_epochs") -> float:
@@ -117,12 +118,13 @@ def grid_neighbour(
     lr: float, direction: int, decades: float = 0.5, bounds: tuple[float, float] | None = None
 ) -> float | None:
     """The grid LR ``10 ** (k * decades)`` next to ``lr`` below it (``direction`` -1) or above it
-    (+1), clipped to ``bounds``; None where clipping leaves ``lr`` itself."""
+    (+1), clipped to ``bounds``; None where clipping leaves it within half a step of ``lr``
+    (nothing new to try)."""
     k = round(math.log10(lr) / decades) + direction
     neighbour = 10 ** (k * decades)
     if bounds is not None:
         neighbour = min(max(neighbour, bounds[0]), bounds[1])
-    return None if math.isclose(neighbour, lr) else neighbour
+    return None if abs(math.log10(neighbour / lr)) < decades / 2 else neighbour
 
 
 @dataclass
@@ -147,12 +149,15 @@ def scale_probe(
 
     With ``walk`` and two candidates or more: while the best LR is the lowest or the highest
     tried, ``neighbour(best, -1 or +1)`` (e.g. :func:`grid_neighbour`) is tried too, up to
-    ``walk`` more; the walk stops where it gives None or an LR already tried."""
+    ``walk`` more; the walk stops where it gives None or an LR already tried, and where the
+    lowest LR is best only by a tie with the next (equal finite losses show no slope to follow;
+    where all diverged, the walk goes down)."""
     if not candidates:
         raise ValueError("the scale probe needs at least one candidate LR")
     check_scale_probe_walk(walk, "walk")
     if walk and neighbour is None:
         raise ValueError("a walking scale probe needs neighbour(lr, direction)")
+    step = neighbour or (lambda lr, direction: None)
     tried: dict[float, float] = {}
 
     def run(lr: float) -> None:
@@ -165,11 +170,12 @@ def scale_probe(
     for lr in sorted(candidates):
         run(lr)
     for _ in range(walk if len(tried) > 1 else 0):
-        winner, ends = best(), (min(tried), max(tried))
-        if winner not in ends:
+        lrs, winner = sorted(tried), best()
+        if winner not in (lrs[0], lrs[-1]):
             break
-        assert neighbour is not None
-        next_lr = neighbour(winner, -1 if winner == ends[0] else 1)
+        if winner == lrs[0] and math.isfinite(tried[winner]) and tried[winner] == tried[lrs[1]]:
+            break  # best only by the tie-break
+        next_lr = step(winner, -1 if winner == lrs[0] else 1)
         if next_lr is None or next_lr in tried:
             break
         run(next_lr)

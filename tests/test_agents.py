@@ -77,6 +77,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         export(run_dir, tmp_path / "x.lrc", scale_probe_decades=0)
     with pytest.raises(ValueError, match="--scale-probe-width must be 1, 2 or 3 grid LRs either side, got 5"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_width=5)
+    with pytest.raises(ValueError, match=r"--scale-probe-walk must be 0 \(no walk\) to 4 more grid LRs, got 5"):
+        export(run_dir, tmp_path / "x.lrc", scale_probe_walk=5)
     with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):
         export(run_dir, tmp_path / "x.lrc", anneal_tail=2)
     with pytest.raises(ValueError, match="--range-test-extend must be 0 to 10 decades, got -1"):

@@ -69,7 +69,9 @@ def test_grid_neighbours_are_half_a_decade_apart_and_stop_at_the_bounds():
     assert grid_neighbour(1e-2, 1) == pytest.approx(10**-1.5) and grid_neighbour(1e-2, -1) == pytest.approx(10**-2.5)
     assert grid_neighbour(0.0062, -1) == pytest.approx(10**-2.5)  # 0.0062 is on the grid at 1e-2
     assert grid_neighbour(1e-3, 1, decades=1.0) == pytest.approx(1e-2)
-    assert grid_neighbour(0.5, 1, bounds=(1e-4, 1.0)) == 1.0  # 3.16 clipped onto the bound
+    assert grid_neighbour(0.5, 1, bounds=(1e-4, 1.0)) == 1.0  # 0.5 is on the grid at 0.316: its neighbour is 1
+    assert grid_neighbour(10**-0.5, 1, bounds=(1e-4, 0.8)) == 0.8  # 1 clipped onto the bound
+    assert grid_neighbour(0.01, 1, bounds=(1e-4, 0.0102)) is None  # clipped to within half a step: nothing new
     assert grid_neighbour(1.0, 1, bounds=(1e-4, 1.0)) is None and grid_neighbour(1e-4, -1, bounds=(1e-4, 1.0)) is None
 
 
@@ -93,6 +95,12 @@ def test_a_walking_probe_goes_on_past_an_end_until_the_best_is_inside_or_the_wal
     assert at_bound.lrs == [1e-3, 1e-2] and at_bound.best_lr == 1e-3  # the lowest wins but is the bound: no walk
     diverged = scale_probe(lambda lr: math.inf, [1e-2, 10**-1.5], 2, grid_neighbour)  # all diverge: walk down
     assert diverged.lrs == pytest.approx([1e-3, 10**-2.5, 1e-2, 10**-1.5]) and diverged.best_lr == pytest.approx(1e-3)
+    flat = scale_probe(lambda lr: 1.0, [1e-2, 10**-1.5, 0.1], 2, grid_neighbour)  # the lowest wins a tie: no slope
+    assert flat.lrs == [1e-2, 10**-1.5, 0.1] and flat.best_lr == 1e-2
+    tied_above = scale_probe(
+        {1e-2: 1.0, 10**-1.5: 1.0, 0.1: 0.5, 10**-0.5: 0.4}.get, [1e-2, 10**-1.5, 0.1], 1, grid_neighbour
+    )
+    assert tied_above.best_lr == 10**-0.5  # a tie elsewhere does not stop a walk up
     with pytest.raises(ValueError, match="walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"):
         scale_probe(bowl, [1e-2, 1e-1], 5, grid_neighbour)
     with pytest.raises(ValueError, match="a walking scale probe needs neighbour"):
@@ -139,6 +147,12 @@ def test_the_env_probe_walks_up_from_a_start_far_too_low_and_leaves_the_run_as_i
     steps = probe_steps_per_candidate(0.5, walking.workload.steps_per_epoch)
     assert info["probe_steps"] == 5 * steps and plain_info["probe_steps"] == 3 * steps
     assert info["val_loss"] == plain_info["val_loss"]  # weights, optimizer and batches restored
+    # from a start far too high: 1 and 10 blow up, 0.1 wins as the lowest, one step down is worse
+    _, info = walking.reset(seed=0, options={"lr": 1.0})
+    result = walking.scale_probe_result
+    assert result.lrs == pytest.approx([1e-2, 1e-1, 1.0, 10.0]) and result.best_lr == pytest.approx(0.1)
+    assert result.losses[1] < result.losses[0] and result.losses[3] == math.inf
+    assert info["probe_steps"] == 4 * steps
 
 
 def test_the_env_probe_trains_each_of_five_candidates_a_fifth_of_the_run():
@@ -168,6 +182,13 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
     with pytest.raises(ValueError, match="scale_probe_anneal must be True or False, got 'yes'"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal="yes")
+    for walk in (5, -1, True, 1.5):
+        with pytest.raises(
+            ValueError, match=f"scale_probe_walk must be 0 \\(no walk\\) to 4 more grid LRs, got {walk}"
+        ):
+            TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_walk=walk)
+    with pytest.raises(ValueError, match="need a probe"):
+        TrainingRunEnv("wine-mlp", scale_probe_walk=2)
     env = TrainingRunEnv("wine-mlp", epochs=2)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="needs epochs > 0"):
