@@ -331,14 +331,11 @@ def test_the_scheduler_probes_with_the_users_closures_and_restores_everything():
         model.train()
 
 
-def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs():
-    controller = random_controller(
-        range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_width=2,
-        scale_probe_fraction=0.6,
-    )  # fmt: skip
+def recording_problem(optimizer_class: type[torch.optim.Optimizer]):
+    """The full-batch problem with an optimizer at 1e-3, a ``train_step`` that records each step's
+    LR in ``steps`` and an ``evaluate`` of the validation loss."""
     model, (x, y), (x_val, y_val) = full_batch_problem()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
+    optimizer = optimizer_class(model.parameters(), lr=1e-3)
     steps = []
 
     def train_step() -> float:
@@ -349,6 +346,16 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
         with torch.no_grad():
             return (model(x_val).squeeze(-1) - y_val).pow(2).mean().item()
 
+    return model, optimizer, steps, train_step, evaluate
+
+
+def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs():
+    controller = random_controller(
+        range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_width=2,
+        scale_probe_fraction=0.6,
+    )  # fmt: skip
+    model, optimizer, steps, train_step, evaluate = recording_problem(torch.optim.Adam)
+    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
     sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
     result, swept = sched.scale_probe_result, len(sched.range_test_result.lrs)
     assert result.lrs == pytest.approx(scale_probe_candidates(sched.range_test_result.suggested_lr, width=2))
@@ -356,7 +363,8 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
     assert [steps[swept + 12 * i] for i in range(5)] == pytest.approx(result.lrs)
     # annealed: each candidate's 12 steps fall along the cosine from its LR
     annealed = dataclasses.replace(controller, scale_probe_anneal=True)
-    sched, steps = ControllerScheduler(optimizer, annealed, total_epochs=5), []
+    sched = ControllerScheduler(optimizer, annealed, total_epochs=5)
+    steps.clear()
     sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
     cosine = [candidate_lr_factor(i, 12, anneal=True) for i in range(12)]
     for i, lr in enumerate(sched.scale_probe_result.lrs):
@@ -367,14 +375,8 @@ def test_the_scheduler_walks_past_the_highest_candidate_while_it_wins():
     controller = random_controller(
         range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_walk=2
     )
-    model, (x, y), _ = full_batch_problem()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model, optimizer, trained_at, train_step, _ = recording_problem(torch.optim.SGD)
     sched = ControllerScheduler(optimizer, controller, total_epochs=5)
-    trained_at = []
-
-    def train_step() -> float:
-        trained_at.append(optimizer.param_groups[0]["lr"])
-        return full_batch_step(model, optimizer, x, y)
 
     def evaluate() -> float:  # a user's score that the higher LR always wins: the walk goes up its two steps
         return -trained_at[-1]
