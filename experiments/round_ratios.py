@@ -62,8 +62,9 @@ def main() -> None:
         again = [r for r in read([path]) if r["group"] == "grid"]
         same = sum(full.get((r["workload"], r["method"], r["lr"], r["seed"])) == r["final_val_loss"] for r in again)
         print(f"{path}: {len(again)} grid runs, {same} the same as the full grid's to the last bit")
+    every_row = read(args.runs + args.grid)
     for method in args.method:
-        means = seed_means(read(args.runs + args.grid), lambda row, m=method: row["method"] == m)
+        means = seed_means(every_row, lambda row, m=method: row["method"] == m)
         if not means:
             raise SystemExit(f"no runs of {method!r} in {', '.join(map(str, args.runs + args.grid))}")
         ratios = {(workload, lr): loss / best[workload] for (workload, _, lr), loss in means.items()}
