@@ -31,6 +31,7 @@ IMAGE_SHAPES = {
     "glyphs": (1, 8, 8),
     "centroids": (1, 8, 8),
     "angles": (1, 8, 8),
+    "dashes": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -50,6 +51,8 @@ SEQUENCE_SHAPES = {
     "pulses": (40, 1),
     "lags": (32, 2),
     "gaps": (12, 5),
+    "orbits": (24, 2),
+    "decays": (48, 1),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -579,6 +582,72 @@ def _rosenbrock() -> Dataset:
     return Dataset(x.astype(np.float32), np.log1p(value) + rng.normal(0.0, 0.1, len(x)), REGRESSION)
 
 
+def _orbits() -> Dataset:
+    """24 steps of a point's (x, y) on a circle about the origin (radius 1 at the start, 0.3 to 0.6
+    radians a step), in noise (σ = 0.3); the class is the direction (clockwise or not) and whether
+    the radius grows or shrinks (by a factor of 1.2 to 1.5 over the sequence). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["orbits"][0]
+    y = rng.integers(0, 4, n)
+    clockwise, growing = y % 2 == 1, y // 2 == 1
+    speed = rng.uniform(0.3, 0.6, (n, 1)) * np.where(clockwise, -1.0, 1.0)[:, None]
+    factor = rng.uniform(1.2, 1.5, (n, 1)) ** np.where(growing, 1.0, -1.0)[:, None]
+    t = np.arange(steps) / (steps - 1)
+    angle = rng.uniform(0.0, 2 * np.pi, (n, 1)) + speed * np.arange(steps)
+    radius = factor**t
+    points = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=-1)
+    points += rng.normal(0.0, 0.3, points.shape)
+    return Dataset(
+        points.reshape(n, -1).astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["orbits"]
+    )
+
+
+def _dashes() -> Dataset:
+    """8×8 images of four dashes (3 pixels long, brightness 0.7 to 1.3, at random places, overlaps
+    allowed), each horizontal or vertical, in noise (σ = 0.3); the class is how many are
+    horizontal (0 to 4, each as often). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 5, n)
+    horizontal = np.argsort(rng.uniform(size=(n, 4)), axis=1) < y[:, None]  # y of the 4, at random
+    images = np.zeros((n, 8, 8))
+    for i in range(n):
+        for is_horizontal in horizontal[i]:
+            row, col = rng.integers(0, 8), rng.integers(0, 6)
+            brightness = rng.uniform(0.7, 1.3)
+            if is_horizontal:
+                images[i, row, col : col + 3] += brightness
+            else:
+                images[i, col : col + 3, row] += brightness
+    images += rng.normal(0.0, 0.3, images.shape)
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["dashes"])
+
+
+def _arm() -> Dataset:
+    """A planar arm of three links (lengths 1, 0.8 and 0.6) at joint angles uniform in [-π, π],
+    with three more features of noise; the target is the x position of its tip, with noise
+    (σ = 0.05). 3000 samples."""
+    rng = np.random.default_rng(0)
+    joints = rng.uniform(-np.pi, np.pi, (3000, 3))
+    tip = (np.array([1.0, 0.8, 0.6]) * np.cos(np.cumsum(joints, axis=1))).sum(1)
+    x = np.concatenate([joints, rng.normal(0.0, 1.0, (3000, 3))], axis=1)
+    return Dataset(x.astype(np.float32), tip + rng.normal(0.0, 0.05, len(x)), REGRESSION)
+
+
+def _decays() -> Dataset:
+    """48 steps of a damped oscillation exp(-t / τ) sin(ω t + φ) (τ from 4 to 40 steps, log-uniform;
+    ω from 0.3 to 1.2 radians a step) in noise (σ = 0.2); the target is log τ. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["decays"][0]
+    log_tau = rng.uniform(np.log(4.0), np.log(40.0), (n, 1))
+    t = np.arange(steps)
+    signals = np.exp(-t / np.exp(log_tau)) * np.sin(
+        rng.uniform(0.3, 1.2, (n, 1)) * t + rng.uniform(0, 2 * np.pi, (n, 1))
+    )
+    signals += rng.normal(0.0, 0.2, signals.shape)
+    return Dataset(signals.astype(np.float32), log_tau[:, 0], REGRESSION, sequence_shape=SEQUENCE_SHAPES["decays"])
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -622,6 +691,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "angles": _angles,
     "gaps": _gaps,
     "rosenbrock": _rosenbrock,
+    "orbits": _orbits,
+    "dashes": _dashes,
+    "arm": _arm,
+    "decays": _decays,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

@@ -86,6 +86,10 @@ GENERATED = {
     "angles": 1,
     "gaps": 1,
     "rosenbrock": 1,
+    "orbits": 4,
+    "dashes": 5,
+    "arm": 1,
+    "decays": 1,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -94,7 +98,7 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
-# the next four entry 15's, the next four entry 16's, the last four entry 20's.
+# the next four entry 15's, the next four entry 16's, the next four entry 20's, the last four entry 22's.
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -120,6 +124,10 @@ DIGESTS = {
     "angles": "9ed1a9510c45d475",
     "gaps": "b9bf0d7fa9c9a554",
     "rosenbrock": "66dcd017d536f294",
+    "orbits": "ba62b04bad470dab",
+    "dashes": "656d8fedf62eff8e",
+    "arm": "afbdd03b8b6eeada",
+    "decays": "91bd2ede498e9187",
 }
 
 
@@ -241,6 +249,29 @@ def test_lags_angles_gaps_and_rosenbrock_follow_their_targets():
     x = rosenbrock.x.astype(np.float64)
     value = (100 * (x[:, 1:] - x[:, :-1] ** 2) ** 2 + (1 - x[:, :-1]) ** 2).sum(1)
     assert 0.09 < np.std(rosenbrock.y - np.log1p(value)) < 0.11  # the target's noise, σ = 0.1
+
+
+def test_orbits_dashes_arm_and_decays_follow_their_targets():
+    orbits = datasets.BUILTIN["orbits"]()
+    points = orbits.x.reshape(len(orbits.x), *datasets.SEQUENCE_SHAPES["orbits"]).astype(np.float64)
+    turn = (points[:, :-1, 0] * points[:, 1:, 1] - points[:, :-1, 1] * points[:, 1:, 0]).sum(1)
+    assert ((turn < 0) == (orbits.y % 2 == 1)).mean() > 0.99  # clockwise classes turn the other way
+    radius = np.linalg.norm(points, axis=-1)
+    growing = radius[:, 16:].mean(1) > radius[:, :8].mean(1)
+    assert 0.8 < (growing == (orbits.y // 2 == 1)).mean() < 0.97  # the radius grows in classes 2 and 3, in noise
+    dashes = datasets.BUILTIN["dashes"]()
+    images = dashes.x.reshape(-1, 8, 8).astype(np.float64)
+    along_rows = (images[:, :, :-1] * images[:, :, 1:]).sum((1, 2))  # a horizontal dash lights neighbours in its row
+    along_columns = (images[:, :-1, :] * images[:, 1:, :]).sum((1, 2))
+    assert np.corrcoef(along_rows - along_columns, dashes.y)[0, 1] > 0.75
+    arm = datasets.BUILTIN["arm"]()
+    joints = arm.x[:, :3].astype(np.float64)
+    tip = (np.array([1.0, 0.8, 0.6]) * np.cos(np.cumsum(joints, axis=1))).sum(1)
+    assert 0.045 < np.std(arm.y - tip) < 0.055 and arm.x.shape[1] == 6  # the tip's x, in noise (σ = 0.05)
+    decays = datasets.BUILTIN["decays"]()
+    energy = (decays.x.astype(np.float64) ** 2).mean(1)
+    assert np.corrcoef(np.log(energy), decays.y)[0, 1] > 0.85  # a slower decay keeps more of the signal
+    assert np.log(4) <= decays.y.min() < decays.y.max() <= np.log(40)
 
 
 def test_text_is_one_hot_windows_of_pythons_help_texts_and_predicts_the_next_character():
