@@ -584,8 +584,8 @@ def _rosenbrock() -> Dataset:
 
 def _orbits() -> Dataset:
     """24 steps of a point's (x, y) on a circle about the origin (radius 1 at the start, 0.3 to 0.6
-    radians a step), in noise (σ = 0.3); the class is the direction (clockwise or not) and whether
-    the radius grows or shrinks (by a factor of 1.2 to 1.5 over the sequence). 3000 samples."""
+    radians a step), in noise (σ = 0.3); the class is 2 × growing + clockwise: the direction, and
+    whether the radius grows or shrinks (by a factor of 1.2 to 1.5 over the sequence). 3000 samples."""
     rng = np.random.default_rng(0)
     n, steps = 3000, SEQUENCE_SHAPES["orbits"][0]
     y = rng.integers(0, 4, n)

@@ -264,10 +264,13 @@ def test_orbits_dashes_arm_and_decays_follow_their_targets():
     along_rows = (images[:, :, :-1] * images[:, :, 1:]).sum((1, 2))  # a horizontal dash lights neighbours in its row
     along_columns = (images[:, :-1, :] * images[:, 1:, :]).sum((1, 2))
     assert np.corrcoef(along_rows - along_columns, dashes.y)[0, 1] > 0.75
+    by_class = [(along_rows - along_columns)[dashes.y == k].mean() for k in range(5)]
+    assert np.all(np.diff(by_class) > 0) and abs(by_class[2]) < 0.2 * by_class[4]  # 2 of 4 horizontal: no lean
     arm = datasets.BUILTIN["arm"]()
     joints = arm.x[:, :3].astype(np.float64)
     tip = (np.array([1.0, 0.8, 0.6]) * np.cos(np.cumsum(joints, axis=1))).sum(1)
     assert 0.045 < np.std(arm.y - tip) < 0.055 and arm.x.shape[1] == 6  # the tip's x, in noise (σ = 0.05)
+    assert all(abs(np.corrcoef(arm.x[:, j], arm.y)[0, 1]) < 0.06 for j in (3, 4, 5))  # noise features
     decays = datasets.BUILTIN["decays"]()
     energy = (decays.x.astype(np.float64) ** 2).mean(1)
     assert np.corrcoef(np.log(energy), decays.y)[0, 1] > 0.85  # a slower decay keeps more of the signal
