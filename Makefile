@@ -28,7 +28,7 @@ demo: setup
 # (about 1.5 hours alone on 2 cores; experiments/train_default.toml says more). The ensemble's
 # range test suggests a tenth of the LR at the loss minimum, as its agents trained with
 # (experiments/NOTES.md entry 11 tried a fifth), and on a plateau a tenth of the LR where the loss
-# starts to rise (entry 12); a cosine tail anneals the LR over the budget's last half (entries 14 and 21);
+# starts to rise (entry 12); a cosine tail anneals the LR over the budget's last quarter (entry 14; a half, entry 21, was undone in entry 22);
 # a scale probe checks the range test's LR, each candidate training an epoch or 30% of the
 # budget at an LR annealed to zero, whichever is longer, and the probe walking up to two grid LRs
 # past its best while that is the lowest or highest tried (entries 15 to 17 and 20).
@@ -43,7 +43,7 @@ pretrained: setup
 	for m in seed1 seed0 seed3 mix2; do $(BIN)/lr-agent export runs/default/$$m --out runs/default/$$m.lrc || exit 1; done
 	$(BIN)/lr-agent ensemble runs/default/seed1.lrc,runs/default/seed0.lrc,runs/default/seed3.lrc,runs/default/mix2.lrc \
 		--out lr_agent/data/default.lrc --range-test-extend 2 --range-test-fraction 0.1 --range-test-flat-fallback \
-		--anneal-tail 0.5 --scale-probe-epochs 1 --scale-probe-fraction 0.3 --scale-probe-anneal \
+		--anneal-tail 0.25 --scale-probe-epochs 1 --scale-probe-fraction 0.3 --scale-probe-anneal \
 		--scale-probe-walk 2
 
 test: setup
