@@ -28,7 +28,8 @@ demo: setup
 # (about 1.5 hours alone on 2 cores; experiments/train_default.toml says more). The ensemble's
 # range test suggests a tenth of the LR at the loss minimum, as its agents trained with
 # (experiments/NOTES.md entry 11 tried a fifth), and on a plateau a tenth of the LR where the loss
-# starts to rise (entry 12); a cosine tail anneals the LR over the budget's last quarter (entry 14; a half, entry 21, was undone in entry 22);
+# starts to rise (entry 12); a cosine tail anneals the LR over the budget's last quarter (entry 14;
+# a half, chosen in entry 21, was undone in entry 22);
 # a scale probe checks the range test's LR, each candidate training an epoch or 30% of the
 # budget at an LR annealed to zero, whichever is longer, and the probe walking up to two grid LRs
 # past its best while that is the lowest or highest tried (entries 15 to 17 and 20).
