@@ -52,11 +52,9 @@ from lr_agent.scale_probe import (
     check_scale_probe_fraction,
     check_scale_probe_walk,
     check_scale_probe_width,
-    grid_neighbour,
+    grid_scale_probe,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
-    scale_probe,
-    scale_probe_candidates,
 )
 from lr_agent.schedules import (
     anneal_factor,
@@ -468,12 +466,8 @@ class TrainingRunEnv(gym.Env):
                         return math.inf
             return workload.evaluate().loss
 
-        candidates = scale_probe_candidates(anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width)
-        result = scale_probe(
-            short_run,
-            candidates,
-            self.scale_probe_walk,
-            lambda lr, direction: grid_neighbour(lr, direction, self.scale_probe_decades, self.lr_bounds),
+        result = grid_scale_probe(
+            short_run, anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width, self.scale_probe_walk
         )
         workload.load_state_dict(saved)
         return result

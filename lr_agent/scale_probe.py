@@ -15,7 +15,7 @@ A walking probe (``walk``) goes on past the candidates while the best one is the
 highest tried: the next grid LR that way trains too, up to ``walk`` more, so that an anchor
 that is off by more than the probe's width can still reach the LR the run wants.
 :class:`~lr_agent.env.TrainingRunEnv` and
-:class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`scale_probe`.
+:class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`grid_scale_probe`.
 """
 
 from __future__ import annotations
@@ -181,3 +181,20 @@ def scale_probe(
         run(next_lr)
     lrs = sorted(tried)
     return ScaleProbeResult(lrs, [tried[lr] for lr in lrs], best())
+
+
+def grid_scale_probe(
+    short_run: Callable[[float], float],
+    anchor: float,
+    decades: float = 0.5,
+    bounds: tuple[float, float] | None = None,
+    width: int = 1,
+    walk: int = 0,
+) -> ScaleProbeResult:
+    """:func:`scale_probe` on the grid ``10 ** (k * decades)``: the candidates are
+    :func:`scale_probe_candidates` around ``anchor`` and a walk steps to :func:`grid_neighbour`,
+    all within ``bounds``."""
+    candidates = scale_probe_candidates(anchor, decades, bounds, width)
+    return scale_probe(
+        short_run, candidates, walk, lambda lr, direction: grid_neighbour(lr, direction, decades, bounds)
+    )

@@ -15,11 +15,9 @@ from lr_agent.observation import ObservationTracker
 from lr_agent.scale_probe import (
     ScaleProbeResult,
     candidate_lr_factor,
-    grid_neighbour,
+    grid_scale_probe,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
-    scale_probe,
-    scale_probe_candidates,
 )
 from lr_agent.schedules import RangeTestResult, anneal_factor, lr_range_test, range_test_limits
 
@@ -173,15 +171,13 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                     return float(evaluate())
 
                 bounds = self.lr_bounds if self.fixed_bounds else self.controller.lr_bounds_for(anchor)
-                candidates = scale_probe_candidates(
-                    anchor, self.controller.scale_probe_decades, bounds, self.controller.scale_probe_width
-                )
-                decades = self.controller.scale_probe_decades
-                self.scale_probe_result = scale_probe(
+                self.scale_probe_result = grid_scale_probe(
                     short_run,
-                    candidates,
+                    anchor,
+                    self.controller.scale_probe_decades,
+                    bounds,
+                    self.controller.scale_probe_width,
                     self.controller.scale_probe_walk,
-                    lambda lr, direction: grid_neighbour(lr, direction, decades, bounds),
                 )
                 anchor = self.scale_probe_result.best_lr
         finally:

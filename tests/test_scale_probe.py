@@ -14,6 +14,7 @@ from lr_agent.env import _candidate_lrs
 from lr_agent.scale_probe import (
     candidate_lr_factor,
     grid_neighbour,
+    grid_scale_probe,
     probe_epochs_per_candidate,
     probe_steps_per_candidate,
     scale_probe,
@@ -77,9 +78,7 @@ def test_grid_neighbours_are_half_a_decade_apart_and_stop_at_the_bounds():
 
 def test_a_walking_probe_goes_on_past_an_end_until_the_best_is_inside_or_the_walk_is_spent():
     def walking(anchor: float, walk: int, bounds=None):
-        return scale_probe(
-            bowl, scale_probe_candidates(anchor, bounds=bounds), walk, lambda lr, d: grid_neighbour(lr, d, 0.5, bounds)
-        )
+        return grid_scale_probe(bowl, anchor, bounds=bounds, walk=walk)
 
     assert walking(1e-4, 0).lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5])  # no walk: the plain probe
     short = walking(1e-4, 2)  # the best is the highest tried each time: two more upward, and still the highest
