@@ -22,7 +22,6 @@ import json
 import logging
 import math
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -182,37 +181,6 @@ def run_trial(config: dict[str, Any]) -> None:
     run_episode(env, policy, seed=trial["seed"], options=options, on_step=report)
 
 
-def run_pbt_member(config: dict[str, Any]) -> None:
-    """Tune trainable for Population Based Training: a constant LR that PBT may change between epochs."""
-    import torch
-    from ray import tune
-
-    from lr_agent.compare import controller_env
-
-    torch.set_num_threads(1)
-    env = controller_env(config["workload"], None, _device())
-    options = {"lr": config["lr"], **({"epochs": config["epochs"]} if config.get("epochs") else {})}
-    env.reset(seed=config["seed"], options=options)
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / "state.pt", weights_only=True)
-        env.load_state_dict(state)
-    done = env.steps_done >= env.total_steps
-    reports = math.ceil(env.steps_done / env.steps_per_action)  # Tune's training_iteration, after a restore too
-    while not done:
-        _, _, terminated, truncated, info = env.step_lr(config["lr"])
-        done = terminated or truncated
-        reports += 1
-        metrics = _metrics(info, done, info["step"])
-        if not done and reports % config.get("interval", 1):  # PBT reads checkpoints only where it perturbs
-            tune.report(metrics)
-            continue
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(env.state_dict(), Path(folder) / "state.pt")
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-
-
 SPACE_FILE = "lr_agent_trials.json"
 """Written beside Tune's files: the trials a folder was started with, checked on every resume."""
 
@@ -329,24 +297,6 @@ def run_experiment(config: ExperimentConfig, report_only: bool = False) -> Path:
     return folder
 
 
-def pbt_member_resources(resources: dict[str, float], cluster_cpus: float, population: int) -> dict[str, float]:
-    """What each PBT member asks for, so that the whole population runs on the cluster at once.
-
-    PBT exploits members that run side by side. Shares are rounded down to 1/1000: Ray counts
-    resources in steps of 1/10000, rounding, so 14 × (2/14) CPUs would not fit in 2 CPUs; one
-    member would start only after the others finish, and the synchronous PBT would hold every
-    other member at each perturbation until it has caught up, so the population crawls.
-    """
-    cpus = min(resources["cpu"], cluster_cpus / population)
-    gpus = math.floor(resources["gpu"] / population * 1000) / 1000
-    if resources["gpu"] and not gpus:
-        raise ValueError(
-            f"gpus_per_trial {resources['gpu']} shared by a PBT population of {population} is under 0.001 "
-            "GPU a member; ask for more GPU or a smaller pbt_population"
-        )
-    return {"cpu": math.floor(cpus * 1000) / 1000, "gpu": gpus}
-
-
 def pbt_scheduler(config: ExperimentConfig):
     """Tune's Population Based Training over the grid's LR range, in its synchronous mode.
 
@@ -373,13 +323,13 @@ def _run_pbt(
     config: ExperimentConfig, folder: Path, resources: dict[str, float], report_only: bool = False
 ) -> list[dict[str, Any]]:
     """One PBT population per workload × seed over the grid's LR range (by default, as many runs as the grid)."""
-    import ray
     from ray import tune
+
+    from lr_agent.pbt_member import PBTMember
 
     rows = []
     low, high = min(config.grid_lrs), max(config.grid_lrs)
     population = config.pbt_population or len(config.grid_lrs) * len(config.grid_schedules)
-    member = pbt_member_resources(resources, ray.cluster_resources().get("CPU", 1.0), population)
     for workload in config.workloads:
         for seed in config.seeds:
             pbt = pbt_scheduler(config)
@@ -388,21 +338,21 @@ def _run_pbt(
                 "workload": workload,
                 "seed": seed,
                 "epochs": config.epochs,
-                "interval": config.pbt_interval,
+                "interval": config.pbt_interval,  # the scheduler's, kept in the trials file that resumes check
                 "lr": tune.grid_search(starts),
             }
             path = folder / f"pbt-{workload}-{seed}"
             tuner = functools.partial(
                 _tuner,
                 path,
-                run_pbt_member,
+                PBTMember,
                 space,
-                member,
+                resources,  # members take turns in these slots; a paused one's process takes on the next
                 folder,
                 scheduler=pbt,
                 metric="val_loss",
                 mode="min",
-                reuse_actors=True,  # an exploit restores a checkpoint in the same process, not a new one
+                reuse_actors=True,
             )
             if not report_only and _interrupted(tuner, path, population):
                 aside = path.with_name(f"{path.name}.interrupted-{time.strftime('%Y%m%d-%H%M%S')}")
