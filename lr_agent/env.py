@@ -467,7 +467,12 @@ class TrainingRunEnv(gym.Env):
             return workload.evaluate().loss
 
         result = grid_scale_probe(
-            short_run, anchor, self.scale_probe_decades, self.lr_bounds, self.scale_probe_width, self.scale_probe_walk
+            short_run,
+            anchor,
+            decades=self.scale_probe_decades,
+            bounds=self.lr_bounds,
+            width=self.scale_probe_width,
+            walk=self.scale_probe_walk,
         )
         workload.load_state_dict(saved)
         return result

@@ -61,8 +61,8 @@ class ExperimentConfig:
     )
     pbt_interval: int = option(2, "Population Based Training: epochs between exploit/explore steps")
     storage: Path = option(Path("runs/experiments"), "folder Tune keeps experiments in")
-    cpus_per_trial: float = option(1.0, "CPUs Ray reserves per trial")
-    gpus_per_trial: float = option(0.0, "GPU fraction per trial")
+    cpus_per_trial: float = option(1.0, "CPUs Ray reserves per trial (a PBT member is a trial; members take turns)")
+    gpus_per_trial: float = option(0.0, "GPU fraction per trial (a PBT member is a trial; members take turns)")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> ExperimentConfig:
@@ -143,7 +143,7 @@ def build_run(trial: dict[str, Any], device: str = "cpu"):
     return controller_env(trial["workload"], None, device), make_schedule(method), options
 
 
-def _metrics(info: dict[str, Any], done: bool, optimizer_steps: int) -> dict[str, Any]:
+def epoch_metrics(info: dict[str, Any], done: bool, optimizer_steps: int) -> dict[str, Any]:
     """What a trial reports to Tune after each epoch (``done`` marks its last report)."""
     return {
         "val_loss": info["val_loss"] if math.isfinite(info["val_loss"]) else 1e30,
@@ -157,7 +157,8 @@ def _metrics(info: dict[str, Any], done: bool, optimizer_steps: int) -> dict[str
     }
 
 
-def _device() -> str:
+def trial_device() -> str:
+    """The device of the trial running in this process: ``cuda`` where Ray gave it a GPU."""
     import ray
 
     return "cuda" if ray.get_gpu_ids() else "cpu"
@@ -172,11 +173,11 @@ def run_trial(config: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     trial = config["trial"]
-    env, policy, options = build_run(trial, _device())
+    env, policy, options = build_run(trial, trial_device())
 
     def report(info: dict[str, Any]) -> None:
         done = info["diverged"] or info["step"] >= env.total_steps
-        tune.report(_metrics(info, done, info["step"] + info["probe_steps"]))
+        tune.report(epoch_metrics(info, done, info["step"] + info["probe_steps"]))
 
     run_episode(env, policy, seed=trial["seed"], options=options, on_step=report)
 
@@ -200,8 +201,8 @@ def _tuner(
     """A Tuner for ``path``, restored (finished trials kept) when an earlier run left one there.
 
     Raises:
-        ExperimentChangedError: the earlier run at ``path`` had other trials (``folder``: the
-            experiment's folder, which the message says to remove).
+        ExperimentChangedError: the earlier run at ``path`` had other trials, or ran them with
+            another trainable (``folder``: the experiment's folder, which the message says to remove).
     """
     from ray import tune
 
@@ -217,7 +218,12 @@ def _tuner(
                 f"LRs, seeds or settings), and Tune can only resume the same trials; give the experiment "
                 f"another name, or remove {folder} to start it afresh"
             )
-        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+        try:
+            return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, resume_errored=True)
+        except ValueError as error:  # Tune names the trainable the folder was made with
+            raise ExperimentChangedError(
+                f"{path} was run by another version of lr-agent ({error}); remove {folder} to start it afresh"
+            ) from error
     atomic_write(saved, json.dumps(param_space, indent=1).encode())
     run_config = tune.RunConfig(name=path.name, storage_path=str(path.parent), verbose=1)
     return tune.Tuner(

@@ -4,7 +4,8 @@ PBT may change between epochs.
 Synchronous PBT pauses every member at each perturbation until the whole population is there.
 The members take turns in the experiment's trial slots (``cpus_per_trial``, ``gpus_per_trial``),
 and a member is a class trainable so that the process of a paused one takes on the next
-(:meth:`PBTMember.reset_config`): the run's state moves by checkpoint, the process stays. A
+(:meth:`PBTMember.reset_config`): the run's state moves by checkpoint, the process and its
+env stay. A
 function trainable that Tune pauses loses its process (its thread still waits in
 ``tune.report``), and a new one imports torch and builds the run again for every member at
 every perturbation: seconds of CPU each, far more than a small run's epochs.
@@ -19,7 +20,7 @@ import torch
 from ray import tune
 
 from lr_agent.compare import controller_env
-from lr_agent.experiment import _device, _metrics
+from lr_agent.experiment import epoch_metrics, trial_device
 
 STATE_FILE = "state.pt"
 """The file in a member's checkpoint folder: the run's state (tensors and plain values, read back
@@ -32,27 +33,27 @@ class PBTMember(tune.Trainable):
 
     def setup(self, config: dict[str, Any]) -> None:
         torch.set_num_threads(1)
-        self.env = controller_env(config["workload"], None, _device())
+        self._workload = None
         self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
+        if config["workload"] != self._workload:  # a population has one; the env is kept across members
+            self.env = controller_env(config["workload"], None, trial_device())
+            self._workload = config["workload"]
         options = {"lr": config["lr"], **({"epochs": config["epochs"]} if config.get("epochs") else {})}
         self.env.reset(seed=config["seed"], options=options)
-        self.run_key = (config["workload"], config["seed"], config.get("epochs"))
 
     def step(self) -> dict[str, Any]:
         _, _, terminated, truncated, info = self.env.step_lr(self.config["lr"])
-        return _metrics(info, terminated or truncated, info["step"])
+        return epoch_metrics(info, terminated or truncated, info["step"])
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         torch.save(self.env.state_dict(), Path(checkpoint_dir) / STATE_FILE)
 
-    def load_checkpoint(self, checkpoint_dir: str) -> None:
-        self.env.load_state_dict(torch.load(Path(checkpoint_dir) / STATE_FILE, weights_only=True))
+    def load_checkpoint(self, checkpoint: str) -> None:  # the folder save_checkpoint wrote into
+        self.env.load_state_dict(torch.load(Path(checkpoint) / STATE_FILE, weights_only=True))
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
-        """Take on another member of the same population (Tune then restores its checkpoint, if any)."""
-        if (new_config["workload"], new_config["seed"], new_config.get("epochs")) != self.run_key:
-            return False  # another run: Tune starts a fresh process for it
+        """Take on another member in this process (Tune then restores its checkpoint, if it has one)."""
         self._start(new_config)
         return True

@@ -186,6 +186,7 @@ def scale_probe(
 def grid_scale_probe(
     short_run: Callable[[float], float],
     anchor: float,
+    *,
     decades: float = 0.5,
     bounds: tuple[float, float] | None = None,
     width: int = 1,

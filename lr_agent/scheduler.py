@@ -174,10 +174,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 self.scale_probe_result = grid_scale_probe(
                     short_run,
                     anchor,
-                    self.controller.scale_probe_decades,
-                    bounds,
-                    self.controller.scale_probe_width,
-                    self.controller.scale_probe_walk,
+                    decades=self.controller.scale_probe_decades,
+                    bounds=bounds,
+                    width=self.controller.scale_probe_width,
+                    walk=self.controller.scale_probe_walk,
                 )
                 anchor = self.scale_probe_result.best_lr
         finally:

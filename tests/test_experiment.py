@@ -8,10 +8,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from ray import tune
 
 from lr_agent import Controller
 from lr_agent.errors import ExperimentChangedError, SpecError
-from lr_agent.experiment import ExperimentConfig, pbt_scheduler, run_experiment
+from lr_agent.experiment import ExperimentConfig, _tuner, pbt_scheduler, run_experiment
+from lr_agent.pbt_member import PBTMember
 from lr_agent.specs import get_spec
 
 TINY = """
@@ -45,7 +47,7 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
         reports = [json.loads(line) for line in (member / "result.json").read_text().splitlines()]
         assert [r["epoch"] for r in reports] == [1, 2, 3, 4]
         assert reports[0]["lr"] == reports[1]["lr"] and reports[2]["lr"] == reports[3]["lr"]
-        assert list(member.glob("checkpoint_*/state.pt"))  # saved where PBT paused it
+    assert list((folder / "pbt-wine-mlp-0").glob("PBTMember_*/checkpoint_*/state.pt"))  # saved where PBT paused
     report = (folder / "report.md").read_text()
     assert "Grid-search best" in report and "| prodigy | own |" in report
     assert (folder / "ratios.png").read_bytes()[:4] == b"\x89PNG"
@@ -62,6 +64,9 @@ def test_experiment_runs_every_method_writes_report_and_resumes(ray_instance, tm
     reordered = dataclasses.replace(config, methods=config.methods[::-1], grid_lrs=config.grid_lrs[::-1])
     run_experiment(reordered)  # the same trials in another order: resumed, nothing runs again
     assert list(csv.DictReader((folder / "results.csv").open())) == rows
+    grid_space = {"trial": tune.grid_search(config.trials())}
+    with pytest.raises(ExperimentChangedError, match=f"{folder / 'grid'} was run by another version of lr-agent"):
+        _tuner(folder / "grid", PBTMember, grid_space, {"cpu": 0.5, "gpu": 0.0}, folder)  # as an older library's folder
     changed = dataclasses.replace(config, methods=["constant", "cosine"])
     with pytest.raises(ExperimentChangedError, match=f"{folder / 'grid'} holds the trials of an earlier version"):
         run_experiment(changed)  # Tune would resume the old trials and report on methods the file no longer names
