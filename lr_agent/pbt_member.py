@@ -5,8 +5,7 @@ Synchronous PBT pauses every member at each perturbation until the whole populat
 The members take turns in the experiment's trial slots (``cpus_per_trial``, ``gpus_per_trial``),
 and a member is a class trainable so that the process of a paused one takes on the next
 (:meth:`PBTMember.reset_config`): the run's state moves by checkpoint, the process and its
-env stay. A
-function trainable that Tune pauses loses its process (its thread still waits in
+env stay. A function trainable that Tune pauses loses its process (its thread still waits in
 ``tune.report``), and a new one imports torch and builds the run again for every member at
 every perturbation: seconds of CPU each, far more than a small run's epochs.
 """
