@@ -36,6 +36,7 @@ from lr_agent.errors import UnknownNameError
 from lr_agent.options import from_toml, option
 from lr_agent.scale_probe import (
     check_scale_probe_anneal,
+    check_scale_probe_climb,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -453,6 +454,7 @@ FILE_ONLY_SETTINGS = (
     "scale_probe_fraction",
     "scale_probe_anneal",
     "scale_probe_walk",
+    "scale_probe_climb",
 )
 """Range-test and scale-probe settings that export can give a controller but training does not know."""
 
@@ -471,6 +473,7 @@ def export(
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
     scale_probe_walk: int | None = None,
+    scale_probe_climb: int | None = None,
 ) -> Controller:
     """Write the controller of a run folder's latest checkpoint to ``out`` (see ``lr-agent export``).
 
@@ -501,6 +504,8 @@ def export(
         check_scale_probe_anneal(scale_probe_anneal, "--scale-probe-anneal")
     if scale_probe_walk is not None:
         check_scale_probe_walk(scale_probe_walk, "--scale-probe-walk")
+    if scale_probe_climb is not None:
+        check_scale_probe_climb(scale_probe_climb, "--scale-probe-climb")
     run_dir = Path(run_dir)
     options, model, normalizer = load_run(run_dir)
     trained_extend, trained_fraction = options.range_test_extend, options.range_test_fraction
@@ -515,6 +520,7 @@ def export(
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
         "scale_probe_walk": scale_probe_walk,
+        "scale_probe_climb": scale_probe_climb,
     }
     changes = {name: value for name, value in changes.items() if value is not None}
     if changes and not options.range_test_steps:

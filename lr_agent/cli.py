@@ -127,6 +127,11 @@ class ControllerFileOptions:
         None,
         "grid LRs (0 to 4) the scale probe may try past its best while it is the lowest or highest; None: unchanged",
     )
+    scale_probe_climb: int | None = option(
+        None,
+        "LRs (0 to 6) the scale probe may try above its walk while its best is the highest and the loss falls "
+        "at every higher LR; None: unchanged",
+    )
 
     def file_settings(self) -> dict[str, Any]:
         """The settings as keyword arguments of ``export`` and ``ensemble`` (None: unchanged)."""
@@ -142,6 +147,7 @@ class ControllerFileOptions:
             "scale_probe_fraction": self.scale_probe_fraction,
             "scale_probe_anneal": self.scale_probe_anneal or None,
             "scale_probe_walk": self.scale_probe_walk,
+            "scale_probe_climb": self.scale_probe_climb,
         }
 
 

@@ -20,6 +20,7 @@ import torch
 from lr_agent.controller import Controller
 from lr_agent.scale_probe import (
     check_scale_probe_anneal,
+    check_scale_probe_climb,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -56,6 +57,7 @@ def ensemble(
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
     scale_probe_walk: int | None = None,
+    scale_probe_climb: int | None = None,
     flags: bool = False,
 ) -> Controller:
     """One controller whose output is the mean of the members' outputs (logits or action means).
@@ -95,6 +97,7 @@ def ensemble(
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
         "scale_probe_walk": scale_probe_walk,
+        "scale_probe_climb": scale_probe_climb,
     }
     overrides = {field: value for field, value in overrides.items() if value is not None}
     label = {field: "--" + field.replace("_", "-") if flags else field for field in overrides}
@@ -109,6 +112,7 @@ def ensemble(
         "scale_probe_fraction": check_scale_probe_fraction,
         "scale_probe_anneal": check_scale_probe_anneal,
         "scale_probe_walk": check_scale_probe_walk,
+        "scale_probe_climb": check_scale_probe_climb,
     }
     for field, value in overrides.items():
         if field in checks:

@@ -47,6 +47,7 @@ from lr_agent.scale_probe import (
     ScaleProbeResult,
     candidate_lr_factor,
     check_scale_probe_anneal,
+    check_scale_probe_climb,
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
@@ -176,7 +177,11 @@ class TrainingRunEnv(gym.Env):
             instead of staying constant.
         scale_probe_walk: while the best candidate is the lowest or the highest tried, the next
             grid LR that way trains too, up to this many more (0 to 4; 0, the default: no walk).
-            Width, fraction, anneal and walk need a probe.
+        scale_probe_climb: after the walk, while the best candidate is the highest tried, the loss
+            fell at every higher LR and the best lowered it less than 5% from the starting loss, a
+            decade higher trains too (then a grid LR at a time while the loss falls), up to this
+            many more (0 to 6; 0, the default: no climb). Width, fraction, anneal, walk and climb
+            need a probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -215,6 +220,7 @@ class TrainingRunEnv(gym.Env):
         scale_probe_fraction: float = 0.0,
         scale_probe_anneal: bool = False,
         scale_probe_walk: int = 0,
+        scale_probe_climb: int = 0,
         **overrides: Any,
     ) -> None:
         if callable(workload) and not isinstance(workload, WorkloadSpec):
@@ -271,12 +277,17 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
         self.scale_probe_anneal = check_scale_probe_anneal(scale_probe_anneal)
         self.scale_probe_walk = check_scale_probe_walk(scale_probe_walk)
+        self.scale_probe_climb = check_scale_probe_climb(scale_probe_climb)
         if not scale_probe_epochs and (
-            self.scale_probe_width != 1 or self.scale_probe_fraction or scale_probe_anneal or self.scale_probe_walk
+            self.scale_probe_width != 1
+            or self.scale_probe_fraction
+            or scale_probe_anneal
+            or self.scale_probe_walk
+            or self.scale_probe_climb
         ):
             raise ValueError(
-                "scale_probe_width, scale_probe_fraction, scale_probe_anneal and scale_probe_walk need a probe "
-                "(scale_probe_epochs is 0)"
+                "scale_probe_width, scale_probe_fraction, scale_probe_anneal, scale_probe_walk and "
+                "scale_probe_climb need a probe (scale_probe_epochs is 0)"
             )
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
@@ -440,7 +451,8 @@ class TrainingRunEnv(gym.Env):
         run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR (or, with
         ``scale_probe_anneal``, one falling along a cosine to zero) from the same weights, optimizer
         state and batches, and is scored by the validation loss; with ``scale_probe_walk``, the
-        probe goes on past the best candidate when it is the lowest or highest tried. The steps are
+        probe goes on past the best candidate when it is the lowest or highest tried, and with
+        ``scale_probe_climb`` upward where the best barely lowered the loss. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
         if self.workload is None:
@@ -466,6 +478,10 @@ class TrainingRunEnv(gym.Env):
                         return math.inf
             return workload.evaluate().loss
 
+        def start_loss() -> float:
+            workload.load_state_dict(copy.deepcopy(saved))
+            return workload.evaluate().loss
+
         result = grid_scale_probe(
             short_run,
             anchor,
@@ -473,6 +489,8 @@ class TrainingRunEnv(gym.Env):
             bounds=self.lr_bounds,
             width=self.scale_probe_width,
             walk=self.scale_probe_walk,
+            climb=self.scale_probe_climb,
+            start_loss=start_loss,
         )
         workload.load_state_dict(saved)
         return result

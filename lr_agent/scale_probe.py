@@ -14,12 +14,19 @@ the noise a constant LR leaves.
 A walking probe (``walk``) goes on past the candidates while the best one is the lowest or the
 highest tried: the next grid LR that way trains too, up to ``walk`` more, so that an anchor
 that is off by more than the probe's width can still reach the LR the run wants.
+A climbing probe (``climb``) goes on upward after that where the range test fell far short: while
+the best LR is the highest tried and the loss fell at every higher LR tried, it tries the next grid
+LR up, or a whole decade up while the best has lowered the loss less than
+:data:`CLIMB_BARELY_MOVED` from the probe's starting loss (it learned next to nothing), up to
+``climb`` more LRs in all. Where the candidates end near the starting loss in no order (no slope
+to follow), it does not start.
 :class:`~lr_agent.env.TrainingRunEnv` and
 :class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`grid_scale_probe`.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Callable
@@ -80,6 +87,21 @@ def check_scale_probe_walk(walk: int, name: str = "scale_probe_walk") -> int:
     return int(walk)
 
 
+MAX_SCALE_PROBE_CLIMB = 6
+"""The most LRs a climbing probe may add above the walk's."""
+
+CLIMB_BARELY_MOVED = 0.05
+"""A climbing probe steps by whole decades while its best candidate's loss is less than this
+share below the probe's starting loss."""
+
+
+def check_scale_probe_climb(climb: int, name: str = "scale_probe_climb") -> int:
+    """``climb`` if it is 0 (no climb) to :data:`MAX_SCALE_PROBE_CLIMB`; a ``ValueError`` naming ``name`` if not."""
+    if isinstance(climb, bool) or not isinstance(climb, numbers.Integral) or not 0 <= climb <= MAX_SCALE_PROBE_CLIMB:
+        raise ValueError(f"{name} must be 0 (no climb) to {MAX_SCALE_PROBE_CLIMB} more LRs, got {climb!r}")
+    return int(climb)
+
+
 def probe_epochs_per_candidate(epochs: float, fraction: float, total_epochs: int) -> float:
     """How long each candidate trains: ``fraction`` of the run's ``total_epochs``, at least ``epochs``."""
     return max(epochs, fraction * total_epochs)
@@ -117,9 +139,9 @@ def scale_probe_candidates(
 def grid_neighbour(
     lr: float, direction: int, decades: float = 0.5, bounds: tuple[float, float] | None = None
 ) -> float | None:
-    """The grid LR ``10 ** (k * decades)`` next to ``lr`` below it (``direction`` -1) or above it
-    (+1), clipped to ``bounds``; None where clipping leaves it within half a step of ``lr``
-    (nothing new to try)."""
+    """The grid LR ``10 ** (k * decades)`` ``direction`` grid steps from ``lr``: below it where
+    negative (-1: the next one down), above it where positive, clipped to ``bounds``; None where
+    clipping leaves it within half a step of ``lr`` (nothing new to try)."""
     k = round(math.log10(lr) / decades) + direction
     neighbour = 10 ** (k * decades)
     if bounds is not None:
@@ -142,6 +164,10 @@ def scale_probe(
     candidates: list[float],
     walk: int = 0,
     neighbour: Callable[[float, int], float | None] | None = None,
+    *,
+    climb: int = 0,
+    decade_steps: int = 2,
+    start_loss: Callable[[], float] | None = None,
 ) -> ScaleProbeResult:
     """Run ``short_run(lr)`` for each candidate (it trains from the probe's starting weights at
     ``lr`` and returns the validation loss) and pick the lowest loss. A non-finite loss counts
@@ -151,12 +177,21 @@ def scale_probe(
     tried, ``neighbour(best, -1 or +1)`` (e.g. :func:`grid_neighbour`) is tried too, up to
     ``walk`` more; the walk stops where it gives None or an LR already tried, and where the
     lowest LR is best only by a tie with the next (equal finite losses show no slope to follow;
-    where all diverged, the walk goes down)."""
+    where all diverged, the walk goes down).
+
+    With ``climb`` (after the walk): while the best LR is the highest tried and the loss is lower
+    at each higher LR tried, ``neighbour(best, decade_steps)`` (a decade up) is tried where the
+    best loss is less than :data:`CLIMB_BARELY_MOVED` below ``start_loss()`` (the loss of the
+    probe's starting weights, asked for once, when needed), else ``neighbour(best, 1)``; up to
+    ``climb`` more in all."""
     if not candidates:
         raise ValueError("the scale probe needs at least one candidate LR")
     check_scale_probe_walk(walk, "walk")
-    if walk and neighbour is None:
-        raise ValueError("a walking scale probe needs neighbour(lr, direction)")
+    check_scale_probe_climb(climb, "climb")
+    if (walk or climb) and neighbour is None:
+        raise ValueError("a walking or climbing scale probe needs neighbour(lr, direction)")
+    if climb and start_loss is None:
+        raise ValueError("a climbing scale probe needs start_loss()")
     step = neighbour or (lambda lr, direction: None)
     tried: dict[float, float] = {}
 
@@ -179,8 +214,34 @@ def scale_probe(
         if next_lr is None or next_lr in tried:
             break
         run(next_lr)
+    if climb:
+        _climb(tried, run, step, climb, decade_steps, start_loss)
     lrs = sorted(tried)
     return ScaleProbeResult(lrs, [tried[lr] for lr in lrs], best())
+
+
+def _climb(
+    tried: dict[float, float],
+    run: Callable[[float], None],
+    step: Callable[[float, int], float | None],
+    climb: int,
+    decade_steps: int,
+    start_loss: Callable[[], float],
+) -> None:
+    """The climbing part of :func:`scale_probe`: up to ``climb`` more LRs in ``tried``."""
+    start: float | None = None
+    for _ in range(climb):
+        lrs = sorted(tried)
+        losses = [tried[lr] for lr in lrs]
+        if len(lrs) < 2 or not all(a > b for a, b in itertools.pairwise(losses)):
+            return  # the loss does not fall at every higher LR (so the best is not the highest): no slope
+        if start is None:
+            start = float(start_loss())
+        barely_moved = not losses[-1] < (1 - CLIMB_BARELY_MOVED) * start  # also True for a NaN start
+        next_lr = step(lrs[-1], decade_steps if barely_moved else 1)
+        if next_lr is None or next_lr in tried:
+            return
+        run(next_lr)
 
 
 def grid_scale_probe(
@@ -191,11 +252,20 @@ def grid_scale_probe(
     bounds: tuple[float, float] | None = None,
     width: int = 1,
     walk: int = 0,
+    climb: int = 0,
+    start_loss: Callable[[], float] | None = None,
 ) -> ScaleProbeResult:
     """:func:`scale_probe` on the grid ``10 ** (k * decades)``: the candidates are
-    :func:`scale_probe_candidates` around ``anchor`` and a walk steps to :func:`grid_neighbour`,
+    :func:`scale_probe_candidates` around ``anchor`` and a walk or climb steps to
+    :func:`grid_neighbour` (a climb's decade is ``round(1 / decades)`` grid steps, at least one),
     all within ``bounds``."""
     candidates = scale_probe_candidates(anchor, decades, bounds, width)
     return scale_probe(
-        short_run, candidates, walk, lambda lr, direction: grid_neighbour(lr, direction, decades, bounds)
+        short_run,
+        candidates,
+        walk,
+        lambda lr, direction: grid_neighbour(lr, direction, decades, bounds),
+        climb=climb,
+        decade_steps=max(1, round(1 / decades)),
+        start_loss=start_loss,
     )

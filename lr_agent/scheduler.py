@@ -108,7 +108,10 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         weights (with ``controller.scale_probe_anneal``, at an LR falling along a cosine to zero),
         and ``evaluate()`` (yours: the validation loss of the model as it is) scores
         each; the lowest loss becomes the anchor (with ``controller.scale_probe_walk``, after
-        up to that many more grid LRs past the best, while it is the lowest or highest tried).
+        up to that many more grid LRs past the best, while it is the lowest or highest tried, and
+        with ``controller.scale_probe_climb`` up to that many more above, while the best is the
+        highest and the loss fell at every higher LR: ``evaluate()`` then also scores the
+        starting weights once).
         Model, optimizer and the model's train/eval mode are restored after. Without
         ``evaluate`` the probe is skipped (with a warning); a controller without a probe ignores
         both arguments.
@@ -170,6 +173,12 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                             return math.inf
                     return float(evaluate())
 
+                def start_loss() -> float:
+                    model.load_state_dict(model_state)
+                    self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
+                    model.train(was_training)
+                    return float(evaluate())
+
                 bounds = self.lr_bounds if self.fixed_bounds else self.controller.lr_bounds_for(anchor)
                 self.scale_probe_result = grid_scale_probe(
                     short_run,
@@ -178,6 +187,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                     bounds=bounds,
                     width=self.controller.scale_probe_width,
                     walk=self.controller.scale_probe_walk,
+                    climb=self.controller.scale_probe_climb,
+                    start_loss=start_loss,
                 )
                 anchor = self.scale_probe_result.best_lr
         finally:

@@ -102,8 +102,50 @@ def test_a_walking_probe_goes_on_past_an_end_until_the_best_is_inside_or_the_wal
     assert tied_above.best_lr == 10**-0.5  # a tie elsewhere does not stop a walk up
     with pytest.raises(ValueError, match="walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"):
         scale_probe(bowl, [1e-2, 1e-1], 5, grid_neighbour)
-    with pytest.raises(ValueError, match="a walking scale probe needs neighbour"):
+    with pytest.raises(ValueError, match="a walking or climbing scale probe needs neighbour"):
         scale_probe(bowl, [1e-2, 1e-1], 1)
+
+
+# a probe's losses from a start three decades too low, on the half-decade grid (k: 2 * log10(lr));
+# the starting loss is 1.0138 (arm-mlp's seed 3 from 1e-4, NOTES.md entry 23)
+FAR_TOO_LOW = {-14: 1.0137, -13: 1.0134, -12: 1.0126, -11: 1.0101, -10: 1.0029, -9: 0.9827, -8: 0.874, -7: 0.415,
+               -6: 0.1818, -5: 0.0523, -4: 0.0402, -3: 0.0633, -2: 0.2, -1: 0.9}  # fmt: skip
+
+
+def far_too_low(lr: float) -> float:
+    return FAR_TOO_LOW[round(2 * math.log10(lr))]
+
+
+def test_a_climbing_probe_follows_a_falling_loss_a_decade_a_step_while_it_barely_moved():
+    asked = []
+
+    def start_loss() -> float:
+        asked.append(True)
+        return 1.0138
+
+    def climbing(climb: int, anchor: float = 3.6e-7, walk: int = 2, bounds=None, losses=far_too_low):
+        asked.clear()
+        return grid_scale_probe(losses, anchor, bounds=bounds, walk=walk, climb=climb, start_loss=start_loss)
+
+    walked = climbing(0)  # the walk alone stops at 1e-5, three decades short
+    assert walked.lrs[-1] == walked.best_lr == pytest.approx(1e-5) and len(walked.lrs) == 5 and not asked
+    climbed = climbing(4)  # 1e-5 lowered the loss by 1%: a decade up; 1e-4 by 14%: then a grid LR a step
+    expected = [10**-3.5, 1e-3, 10**-2.5]
+    assert climbed.lrs[5:] == pytest.approx([1e-4, *expected]) and climbed.best_lr == pytest.approx(expected[-1])
+    assert asked == [True]  # the starting loss is asked for once
+    turned = climbing(6)  # the loss turns up at 10**-1.5: the climb stops with the best inside
+    assert turned.lrs[-2:] == pytest.approx([1e-2, 10**-1.5]) and turned.best_lr == pytest.approx(1e-2)
+    bounded = climbing(6, bounds=(3.6e-11, 3.6e-3))  # the run's bounds: 3.16e-3, then nothing new to try
+    assert bounded.lrs[-1] == pytest.approx(10**-2.5) and len(bounded.lrs) == 9
+    assert climbing(6, walk=0).lrs[3:] == pytest.approx([1e-5, 1e-4, 10**-3.5, 1e-3, 10**-2.5, 1e-2])
+    assert len(climbing(6, anchor=1e-2).lrs) == 3 and not asked  # the best is inside: nothing to climb
+    shuffled = {10**-4.5: 1.005, 1e-4: 1.02, 10**-3.5: 1.004}.get  # the highest wins, but the loss shows no slope
+    assert climbing(6, anchor=1e-4, walk=0, losses=shuffled).lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5])
+    assert not asked
+    with pytest.raises(ValueError, match="climb must be 0 \\(no climb\\) to 6 more LRs, got 7"):
+        scale_probe(bowl, [1e-2, 1e-1], 0, grid_neighbour, climb=7, start_loss=start_loss)
+    with pytest.raises(ValueError, match="a climbing scale probe needs start_loss"):
+        scale_probe(bowl, [1e-2, 1e-1], 0, grid_neighbour, climb=2)
 
 
 def test_the_env_probe_finds_a_start_far_too_low_and_leaves_the_run_as_it_was():
@@ -154,6 +196,23 @@ def test_the_env_probe_walks_up_from_a_start_far_too_low_and_leaves_the_run_as_i
     assert info["probe_steps"] == 4 * steps
 
 
+def test_the_env_probe_climbs_a_decade_a_step_from_a_start_far_too_low_and_leaves_the_run_as_it_was():
+    settings = dict(relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd", scale_probe_epochs=0.5)
+    plain = TrainingRunEnv("digits-mlp", **settings)
+    climbing = TrainingRunEnv("digits-mlp", **settings, scale_probe_climb=3)
+    _, plain_info = plain.reset(seed=0, options={"lr": 1e-4})
+    _, info = climbing.reset(seed=0, options={"lr": 1e-4})
+    result, start = climbing.scale_probe_result, climbing.initial_val_loss
+    assert plain.scale_probe_result.lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5])  # the highest wins, by 0.03%
+    assert result.lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5, 10**-2.5, 10**-1.5, 10**-0.5])  # a decade a step
+    assert result.losses[:3] == plain.scale_probe_result.losses and result.losses == sorted(result.losses, reverse=True)
+    assert result.losses[4] > 0.95 * start > result.losses[5]  # each step up barely moved the loss, the last did
+    assert climbing.anchor_lr == info["lr"] == pytest.approx(10**-0.5)
+    steps = probe_steps_per_candidate(0.5, climbing.workload.steps_per_epoch)
+    assert info["probe_steps"] == 6 * steps and plain_info["probe_steps"] == 3 * steps
+    assert info["val_loss"] == plain_info["val_loss"] == start  # weights, optimizer and batches restored
+
+
 def test_the_env_probe_trains_each_of_five_candidates_a_fifth_of_the_run():
     env = TrainingRunEnv(
         "digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=5, optimizer="sgd", scale_probe_epochs=0.5,
@@ -175,7 +234,7 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_epochs=-1)
     with pytest.raises(ValueError, match="scale_probe_decades must be in \\(0, 3\\] decades, got 5"):
         TrainingRunEnv("wine-mlp", scale_probe_decades=5)
-    with pytest.raises(ValueError, match="scale_probe_anneal and scale_probe_walk need a probe"):
+    with pytest.raises(ValueError, match="scale_probe_walk and scale_probe_climb need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_fraction=0.1)
     with pytest.raises(ValueError, match="need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
@@ -188,6 +247,11 @@ def test_probe_settings_are_checked():
             TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_walk=walk)
     with pytest.raises(ValueError, match="need a probe"):
         TrainingRunEnv("wine-mlp", scale_probe_walk=2)
+    for climb in (7, -1, False, 2.0):
+        with pytest.raises(ValueError, match=f"scale_probe_climb must be 0 \\(no climb\\) to 6 more LRs, got {climb}"):
+            TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_climb=climb)
+    with pytest.raises(ValueError, match="need a probe"):
+        TrainingRunEnv("wine-mlp", scale_probe_climb=2)
     env = TrainingRunEnv("wine-mlp", epochs=2)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="needs epochs > 0"):
@@ -389,6 +453,32 @@ def test_the_scheduler_walks_past_the_highest_candidate_while_it_wins():
     assert len(trained_at) == swept + 5 * 2 and trained_at[swept::2] == pytest.approx(result.lrs)
 
 
+def test_the_scheduler_climbs_a_decade_a_step_and_scores_the_starting_weights_once():
+    controller = random_controller(
+        range_test_steps=30, relative_lr_bounds=(1e-4, 1e4), scale_probe_epochs=1.0, scale_probe_walk=1,
+        scale_probe_climb=2,
+    )  # fmt: skip
+    model, optimizer, trained_at, train_step, _ = recording_problem(torch.optim.SGD)
+    start = copy.deepcopy(model.state_dict())
+    sched = ControllerScheduler(optimizer, controller, total_epochs=5)
+    at_start = []
+
+    def evaluate() -> float:  # a user's score that falls a little with each higher LR: the probe climbs
+        at_start.append(all(torch.equal(tensor, start[name]) for name, tensor in model.state_dict().items()))
+        return 1.0 - 1e-3 * math.log10(trained_at[-1] * 1e12)
+
+    anchor = sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=2)
+    result, swept = sched.scale_probe_result, len(sched.range_test_result.lrs)
+    candidates = scale_probe_candidates(sched.range_test_result.suggested_lr)
+    above = [grid_neighbour(candidates[-1], 1)]  # the walk's grid LR, then two decades
+    above += [grid_neighbour(above[0], 2), grid_neighbour(above[0], 4)]
+    assert result.lrs == pytest.approx(candidates + above) and anchor == result.best_lr == pytest.approx(above[-1])
+    assert len(trained_at) == swept + 6 * 2 and trained_at[swept::2] == pytest.approx(result.lrs)
+    assert len(at_start) == 7 and at_start.count(True) == 1  # one candidate each, and the starting weights once
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, start[name])
+
+
 def test_the_scheduler_warns_without_evaluate_and_refuses_a_bad_steps_per_epoch():
     controller = random_controller(range_test_steps=20, scale_probe_epochs=1.0)
     model, (x, y), _ = full_batch_problem()
@@ -427,15 +517,17 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
             Controller.load(tmp_path / "bad.lrc")
     with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
         random_controller(scale_probe_epochs=1.0)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
         random_controller(range_test_steps=30, scale_probe_width=2)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
         random_controller(range_test_steps=30, scale_probe_anneal=True)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal and walk need a probe"):
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
         random_controller(range_test_steps=30, scale_probe_walk=2)
+    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
+        random_controller(range_test_steps=30, scale_probe_climb=2)
 
 
-def test_wider_longer_annealed_and_walking_probes_round_trip_as_versions_8_to_10_and_older_files_read_defaults(
+def test_wider_longer_annealed_walking_and_climbing_probes_round_trip_as_versions_8_to_11_and_older_files_read_defaults(
     tmp_path,
 ):
     from safetensors.torch import save_file
@@ -460,8 +552,16 @@ def test_wider_longer_annealed_and_walking_probes_round_trip_as_versions_8_to_10
     assert (
         Controller.load(tmp_path / "v9.lrc").scale_probe_walk == 0 and "walk" not in annealed.metadata()["scale_probe"]
     )
+    climbing = dataclasses.replace(walking, scale_probe_climb=4)
+    assert climbing.format_version == 11 and climbing.metadata()["scale_probe"]["climb"] == 4
+    assert Controller.load(climbing.save(tmp_path / "v11.lrc")).env_kwargs()["scale_probe_climb"] == 4
+    assert (
+        Controller.load(tmp_path / "v10.lrc").scale_probe_climb == 0
+        and "climb" not in walking.metadata()["scale_probe"]
+    )
     for field, value, message in [
         ("walk", 5, "scale_probe walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"),
+        ("climb", 1.5, "scale_probe climb must be 0 \\(no climb\\) to 6 more LRs, got 1.5"),
         ("width", 1.5, "scale_probe width must be 1, 2 or 3 grid LRs either side, got 1.5"),
         ("fraction", -0.1, "scale_probe fraction must be in \\[0, 1\\) of the run's epochs, got -0.1"),
         ("anneal", "yes", "scale_probe anneal must be true or false, got 'yes'"),
@@ -483,6 +583,10 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert annealed.scale_probe_anneal is True and annealed.format_version == 9
     walking = ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=2, flags=True)
     assert walking.scale_probe_walk == 2 and walking.format_version == 10
+    climbing = ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=2, scale_probe_climb=4, flags=True)
+    assert climbing.scale_probe_climb == 4 and climbing.format_version == 11
+    with pytest.raises(ValueError, match="--scale-probe-climb must be 0 \\(no climb\\) to 6 more LRs, got 9"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_climb=9, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-walk must be 0 \\(no walk\\) to 4 more grid LRs, got -1"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=-1, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-anneal must be True or False, got 'yes'"):
