@@ -32,6 +32,7 @@ IMAGE_SHAPES = {
     "centroids": (1, 8, 8),
     "angles": (1, 8, 8),
     "dashes": (1, 8, 8),
+    "strokes": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -53,6 +54,8 @@ SEQUENCE_SHAPES = {
     "gaps": (12, 5),
     "orbits": (24, 2),
     "decays": (48, 1),
+    "bursts": (20, 3),
+    "pendulum": (32, 1),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -648,6 +651,73 @@ def _decays() -> Dataset:
     return Dataset(signals.astype(np.float32), log_tau[:, 0], REGRESSION, sequence_shape=SEQUENCE_SHAPES["decays"])
 
 
+def _rings() -> Dataset:
+    """Points in the plane on four rings about the origin (radius 1, 2, 3 or 4, σ = 0.3 across the
+    ring), with four more features of noise; the class is the ring. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 4, n)
+    angle = rng.uniform(0.0, 2 * np.pi, n)
+    radius = y + 1.0 + rng.normal(0.0, 0.3, n)
+    x = np.column_stack([radius * np.cos(angle), radius * np.sin(angle), rng.normal(0.0, 1.0, (n, 4))])
+    return Dataset(x.astype(np.float32), y, CLASSIFICATION)
+
+
+def _bursts() -> Dataset:
+    """20 steps of three channels of noise (σ = 1), one of which carries a burst (σ = 2.5) for 4
+    steps; the class is 2 × the channel + whether the burst starts in the second half (6
+    classes, each as often). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, (steps, channels) = 3000, SEQUENCE_SHAPES["bursts"]
+    y = rng.integers(0, 2 * channels, n)
+    signals = rng.normal(0.0, 1.0, (n, steps, channels))
+    half = steps // 2
+    start = rng.integers(0, half - 3, n) + np.where(y % 2 == 1, half, 0)
+    for i in range(n):
+        signals[i, start[i] : start[i] + 4, y[i] // 2] *= 2.5
+    return Dataset(signals.reshape(n, -1).astype(np.float32), y, CLASSIFICATION, sequence_shape=(steps, channels))
+
+
+def _strokes() -> Dataset:
+    """8×8 images of one stroke (4 or 5 pixels, brightness 0.7 to 1.3, at a random place) that is
+    horizontal, vertical, diagonal or anti-diagonal (the class), beside two stray pixels, in
+    noise (σ = 0.35). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 4, n)
+    directions = np.array([(0, 1), (1, 0), (1, 1), (1, -1)])
+    images = np.zeros((n, 8, 8))
+    for i in range(n):
+        length = rng.integers(4, 6)
+        (dr, dc), brightness = directions[y[i]], rng.uniform(0.7, 1.3)
+        row = rng.integers(0, 8 - dr * (length - 1))
+        col = rng.integers(0, 8 - abs(dc) * (length - 1)) + (length - 1 if dc < 0 else 0)
+        for k in range(length):
+            images[i, row + dr * k, col + dc * k] += brightness
+        images[i, rng.integers(0, 8, 2), rng.integers(0, 8, 2)] += brightness
+    images += rng.normal(0.0, 0.35, images.shape)
+    return Dataset(images.reshape(n, 64).astype(np.float32), y, CLASSIFICATION, IMAGE_SHAPES["strokes"])
+
+
+def _pendulum() -> Dataset:
+    """32 samples (0.25 s apart) of a damped pendulum's angle, from rest at 0.3 to 2.5 radians
+    (the period grows with the swing), in noise (σ = 0.1); the target is the log of its length
+    (0.25 to 2.5 m, log-uniform). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["pendulum"][0]
+    log_length = rng.uniform(np.log(0.25), np.log(2.5), n)
+    angle, speed = rng.uniform(0.3, 2.5, n), np.zeros(n)
+    damping, substeps, dt = rng.uniform(0.05, 0.3, n), 25, 0.01
+    angles = np.empty((n, steps))
+    for t in range(steps):
+        angles[:, t] = angle
+        for _ in range(substeps):  # semi-implicit Euler: 25 steps of 0.01 s between samples
+            speed += dt * (-9.81 / np.exp(log_length) * np.sin(angle) - damping * speed)
+            angle = angle + dt * speed
+    angles += rng.normal(0.0, 0.1, angles.shape)
+    return Dataset(angles.astype(np.float32), log_length, REGRESSION, sequence_shape=SEQUENCE_SHAPES["pendulum"])
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -695,6 +765,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "dashes": _dashes,
     "arm": _arm,
     "decays": _decays,
+    "rings": _rings,
+    "bursts": _bursts,
+    "strokes": _strokes,
+    "pendulum": _pendulum,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

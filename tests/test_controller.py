@@ -200,6 +200,8 @@ def test_pretrained_controller_ships_and_loads():
     assert ("--scale-probe-anneal" in recipe) is controller.scale_probe_anneal
     walk = controller.scale_probe_walk
     assert f"--scale-probe-walk {walk}" in recipe if walk else "--scale-probe-walk" not in recipe
+    climb = controller.scale_probe_climb
+    assert f"--scale-probe-climb {climb}" in recipe if climb else "--scale-probe-climb" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

@@ -90,6 +90,10 @@ GENERATED = {
     "dashes": 5,
     "arm": 1,
     "decays": 1,
+    "rings": 4,
+    "bursts": 6,
+    "strokes": 4,
+    "pendulum": 1,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -98,7 +102,8 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # from scikit-learn's generators, so a change there shows up here as a changed test set. The first
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
-# the next four entry 15's, the next four entry 16's, the next four entry 20's, the last four entry 22's.
+# the next four entry 15's, the next four entry 16's, the next four entry 20's, the next four entry 22's,
+# the last four entry 24's.
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -128,6 +133,10 @@ DIGESTS = {
     "dashes": "656d8fedf62eff8e",
     "arm": "afbdd03b8b6eeada",
     "decays": "91bd2ede498e9187",
+    "rings": "4d1160ee6d04dbcc",
+    "bursts": "9ec3cc5888e36602",
+    "strokes": "7ac5fca947c4636a",
+    "pendulum": "0cab1feef4444c54",
 }
 
 
