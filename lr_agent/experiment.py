@@ -239,7 +239,6 @@ def _rows(result_grid, config_of) -> list[dict[str, Any]]:
             continue
         trial = config_of(result.config)
         metrics = result.metrics
-        history = result.metrics_dataframe
         rows.append(
             {
                 **{k: trial[k] for k in ("group", "method", "workload", "lr", "seed")},
@@ -249,7 +248,6 @@ def _rows(result_grid, config_of) -> list[dict[str, Any]]:
                 "optimizer_steps": metrics["optimizer_steps"],
                 "diverged": metrics["diverged"],
                 "finished_at": metrics.get("timestamp"),
-                "lr_curve": history["lr"].tolist() if history is not None else [],
             }
         )
     return rows

@@ -16,7 +16,7 @@ def write_report(config, rows: list[dict[str, Any]], folder: Path) -> Path:
     from lr_agent.experiment import LR_FREE, summarise
 
     folder.mkdir(parents=True, exist_ok=True)
-    fields = [k for k in rows[0] if k != "lr_curve"] if rows else []
+    fields = list(rows[0]) if rows else []
     with (folder / "results.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
