@@ -177,11 +177,11 @@ class TrainingRunEnv(gym.Env):
             instead of staying constant.
         scale_probe_walk: while the best candidate is the lowest or the highest tried, the next
             grid LR that way trains too, up to this many more (0 to 4; 0, the default: no walk).
-        scale_probe_climb: after the walk, while the best candidate is the highest tried, the loss
-            fell at every higher LR and the best lowered it less than 5% from the starting loss, a
-            decade higher trains too (then a grid LR at a time while the loss falls), up to this
-            many more (0 to 6; 0, the default: no climb). Width, fraction, anneal, walk and climb
-            need a probe.
+        scale_probe_climb: after the walk, while the best candidate is the highest tried and the
+            loss fell at every higher LR, the next grid LR up trains too, or a decade up while the
+            best has lowered the loss less than 5% from the starting loss, up to this many more
+            (0 to 6; 0, the default: no climb). Width, fraction, anneal, walk and climb need a
+            probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -452,7 +452,7 @@ class TrainingRunEnv(gym.Env):
         ``scale_probe_anneal``, one falling along a cosine to zero) from the same weights, optimizer
         state and batches, and is scored by the validation loss; with ``scale_probe_walk``, the
         probe goes on past the best candidate when it is the lowest or highest tried, and with
-        ``scale_probe_climb`` upward where the best barely lowered the loss. The steps are
+        ``scale_probe_climb`` upward while the loss falls at every higher LR. The steps are
         not charged to the episode's budget; ``probe_steps`` counts them.
         """
         if self.workload is None:

@@ -18,8 +18,8 @@ A climbing probe (``climb``) goes on upward after that where the range test fell
 the best LR is the highest tried and the loss fell at every higher LR tried, it tries the next grid
 LR up, or a whole decade up while the best has lowered the loss less than
 :data:`CLIMB_BARELY_MOVED` from the probe's starting loss (it learned next to nothing), up to
-``climb`` more LRs in all. Where the candidates end near the starting loss in no order (no slope
-to follow), it does not start.
+``climb`` more LRs in all. Where the losses do not fall at every higher LR (candidates that
+learned nothing end near the starting loss in no order: no slope to follow), it does not start.
 :class:`~lr_agent.env.TrainingRunEnv` and
 :class:`~lr_agent.scheduler.ControllerScheduler` both run it through :func:`grid_scale_probe`.
 """
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 MAX_SCALE_PROBE_EPOCHS = 10.0
 """The most ``scale_probe_epochs`` may be (a ``scale_probe_fraction`` of a long run may train a
-candidate longer: up to that share of the run, for each of ``2 * width + 1`` candidates and
-up to ``walk`` more)."""
+candidate longer: up to that share of the run, for each of ``2 * width + 1`` candidates, up to
+``walk`` more and up to ``climb`` more)."""
 
 
 def check_scale_probe_epochs(epochs: float, name: str = "scale_probe_epochs") -> float:
@@ -237,7 +237,8 @@ def _climb(
             return  # the loss does not fall at every higher LR (so the best is not the highest): no slope
         if start is None:
             start = float(start_loss())
-        barely_moved = not losses[-1] < (1 - CLIMB_BARELY_MOVED) * start  # also True for a NaN start
+        # a non-finite starting loss cannot say how far the best moved: a grid LR a step
+        barely_moved = math.isfinite(start) and losses[-1] >= start - CLIMB_BARELY_MOVED * abs(start)
         next_lr = step(lrs[-1], decade_steps if barely_moved else 1)
         if next_lr is None or next_lr in tried:
             return

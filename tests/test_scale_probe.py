@@ -142,6 +142,8 @@ def test_a_climbing_probe_follows_a_falling_loss_a_decade_a_step_while_it_barely
     shuffled = {10**-4.5: 1.005, 1e-4: 1.02, 10**-3.5: 1.004}.get  # the highest wins, but the loss shows no slope
     assert climbing(6, anchor=1e-4, walk=0, losses=shuffled).lrs == pytest.approx([10**-4.5, 1e-4, 10**-3.5])
     assert not asked
+    unknown = grid_scale_probe(far_too_low, 3.6e-7, walk=2, climb=2, start_loss=lambda: math.nan)
+    assert unknown.lrs[5:] == pytest.approx([10**-4.5, 1e-4])  # no telling how far the best moved: grid LRs
     with pytest.raises(ValueError, match="climb must be 0 \\(no climb\\) to 6 more LRs, got 7"):
         scale_probe(bowl, [1e-2, 1e-1], 0, grid_neighbour, climb=7, start_loss=start_loss)
     with pytest.raises(ValueError, match="a climbing scale probe needs start_loss"):
