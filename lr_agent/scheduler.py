@@ -163,10 +163,13 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                 )
                 steps = probe_steps_per_candidate(epochs, steps_per_epoch)
 
-                def short_run(lr: float) -> float:
+                def restart() -> None:
                     model.load_state_dict(model_state)
                     self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))  # it keeps the tensors
                     model.train(was_training)
+
+                def short_run(lr: float) -> float:
+                    restart()
                     anneal = self.controller.scale_probe_anneal
                     for i in range(steps):
                         if not math.isfinite(step_at(lr * candidate_lr_factor(i, steps, anneal))):
@@ -174,9 +177,7 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
                     return float(evaluate())
 
                 def start_loss() -> float:
-                    model.load_state_dict(model_state)
-                    self.optimizer.load_state_dict(copy.deepcopy(optimizer_state))
-                    model.train(was_training)
+                    restart()
                     return float(evaluate())
 
                 bounds = self.lr_bounds if self.fixed_bounds else self.controller.lr_bounds_for(anchor)
