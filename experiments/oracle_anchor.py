@@ -39,7 +39,7 @@ def run(controller_path: str, workload: str, seed: int, lr: float) -> float:
     settings = controller.env_kwargs() | {"range_test_steps": 0, "scale_probe_epochs": 0.0}
     settings |= {"scale_probe_width": 1, "scale_probe_fraction": 0.0, "range_test_flat_fallback": False}
     settings |= {"scale_probe_anneal": False, "scale_probe_walk": 0, "range_test_adaptive_fraction": None}
-    settings |= {"scale_probe_climb": 0}
+    settings |= {"scale_probe_hold": 0.0, "scale_probe_climb": 0}
     episode = run_episode(TrainingRunEnv(workload, **settings), controller.act, seed=seed, options={"lr": lr})
     last = episode.records[-1]
     return math.inf if last["diverged"] else last["val_loss"]

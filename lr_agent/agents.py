@@ -40,6 +40,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_hold,
     check_scale_probe_walk,
     check_scale_probe_width,
 )
@@ -453,6 +454,7 @@ FILE_ONLY_SETTINGS = (
     "scale_probe_width",
     "scale_probe_fraction",
     "scale_probe_anneal",
+    "scale_probe_hold",
     "scale_probe_walk",
     "scale_probe_climb",
 )
@@ -472,6 +474,7 @@ def export(
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
+    scale_probe_hold: float | None = None,
     scale_probe_walk: int | None = None,
     scale_probe_climb: int | None = None,
 ) -> Controller:
@@ -502,6 +505,8 @@ def export(
         check_scale_probe_fraction(scale_probe_fraction, "--scale-probe-fraction")
     if scale_probe_anneal is not None:
         check_scale_probe_anneal(scale_probe_anneal, "--scale-probe-anneal")
+    if scale_probe_hold is not None:
+        check_scale_probe_hold(scale_probe_hold, "--scale-probe-hold")
     if scale_probe_walk is not None:
         check_scale_probe_walk(scale_probe_walk, "--scale-probe-walk")
     if scale_probe_climb is not None:
@@ -519,6 +524,7 @@ def export(
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
+        "scale_probe_hold": scale_probe_hold,
         "scale_probe_walk": scale_probe_walk,
         "scale_probe_climb": scale_probe_climb,
     }

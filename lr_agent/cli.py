@@ -123,6 +123,11 @@ class ControllerFileOptions:
     scale_probe_anneal: bool = option(
         False, "each scale-probe candidate's LR falls along a cosine to zero over its steps (default: unchanged)"
     )
+    scale_probe_hold: float | None = option(
+        None,
+        "share of each annealed scale-probe candidate's steps (0 to under 1) at its LR before the cosine; "
+        "None: unchanged",
+    )
     scale_probe_walk: int | None = option(
         None,
         "grid LRs (0 to 4) the scale probe may try past its best while it is the lowest or highest; None: unchanged",
@@ -146,6 +151,7 @@ class ControllerFileOptions:
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
             "scale_probe_anneal": self.scale_probe_anneal or None,
+            "scale_probe_hold": self.scale_probe_hold,
             "scale_probe_walk": self.scale_probe_walk,
             "scale_probe_climb": self.scale_probe_climb,
         }

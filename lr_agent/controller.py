@@ -31,6 +31,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_hold,
     check_scale_probe_walk,
     check_scale_probe_width,
 )
@@ -42,7 +43,7 @@ from lr_agent.schedules import (
 )
 
 FORMAT = "lr-agent-controller"
-FORMAT_VERSION = 11
+FORMAT_VERSION = 12
 _METADATA_KEY = "lr_agent"
 _DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16, "BF16": torch.bfloat16}
 _MAX_HEADER = 16 * 1024 * 1024
@@ -87,11 +88,12 @@ class Controller:
     and the ``scale_probe_width`` grid LRs either side (default 1) each train that many epochs,
     or ``scale_probe_fraction`` of the run's epochs when longer, from the same weights, and the
     one with the lowest validation loss becomes the anchor. With ``scale_probe_anneal`` each
-    candidate's LR falls along a cosine to zero over its steps; with ``scale_probe_walk`` the
+    candidate's LR falls along a cosine to zero over its steps (after ``scale_probe_hold`` of
+    them at the candidate's LR); with ``scale_probe_walk`` the
     probe tries up to that many more grid LRs past the best while it is the lowest or highest
     tried; with ``scale_probe_climb`` it then goes on upward, up to that many more LRs, while the
     best is the highest tried and the loss fell at every higher LR (a decade a step while the
-    best barely lowered the loss). Width, fraction, anneal, walk and climb need a probe.
+    best barely lowered the loss). Width, fraction, anneal, hold, walk and climb need a probe.
     """
 
     layers: list[tuple[torch.Tensor, torch.Tensor]]
@@ -119,6 +121,7 @@ class Controller:
     scale_probe_width: int = 1
     scale_probe_fraction: float = 0.0
     scale_probe_anneal: bool = False
+    scale_probe_hold: float = 0.0
     scale_probe_walk: int = 0
     scale_probe_climb: int = 0
     info: dict[str, Any] = field(default_factory=dict)
@@ -212,6 +215,7 @@ class Controller:
             **({"width": self.scale_probe_width} if self.scale_probe_width != 1 else {}),
             **({"fraction": self.scale_probe_fraction} if self.scale_probe_fraction else {}),
             **({"anneal": True} if self.scale_probe_anneal else {}),
+            **({"hold": self.scale_probe_hold} if self.scale_probe_hold else {}),
             **({"walk": self.scale_probe_walk} if self.scale_probe_walk else {}),
             **({"climb": self.scale_probe_climb} if self.scale_probe_climb else {}),
         }
@@ -241,6 +245,7 @@ class Controller:
             "scale_probe_width": self.scale_probe_width,
             "scale_probe_fraction": self.scale_probe_fraction,
             "scale_probe_anneal": self.scale_probe_anneal,
+            "scale_probe_hold": self.scale_probe_hold,
             "scale_probe_walk": self.scale_probe_walk,
             "scale_probe_climb": self.scale_probe_climb,
         }
@@ -248,10 +253,13 @@ class Controller:
     @property
     def format_version(self) -> int:
         """The oldest file format that holds this controller, so older readers run what they can:
-        11 with a climbing scale probe, 10 with a walking one, 9 with an annealed one, 8 with a
-        wider or longer one, 7 with a scale probe, 6 with an anneal tail, 5 with a fraction for
-        adaptive optimizers, 4 with the range test's flat fallback, 3 with its extension, else 2."""
+        12 with a held scale probe, 11 with a climbing one, 10 with a walking one, 9 with an
+        annealed one, 8 with a wider or longer one, 7 with a scale probe, 6 with an anneal tail, 5
+        with a fraction for adaptive optimizers, 4 with the range test's flat fallback, 3 with its
+        extension, else 2."""
         if self.scale_probe_epochs:
+            if self.scale_probe_hold:
+                return 12
             if self.scale_probe_climb:
                 return 11
             if self.scale_probe_walk:
@@ -347,6 +355,7 @@ class Controller:
                 scale_probe_width=probe.get("width", 1),  # new in v8
                 scale_probe_fraction=probe.get("fraction", 0.0),  # new in v8
                 scale_probe_anneal=probe.get("anneal", False),  # new in v9
+                scale_probe_hold=probe.get("hold", 0.0),  # new in v12
                 scale_probe_walk=probe.get("walk", 0),  # new in v10
                 scale_probe_climb=probe.get("climb", 0),  # new in v11
                 info=dict(meta.get("info", {})),
@@ -416,6 +425,7 @@ class Controller:
             check_scale_probe_decades(self.scale_probe_decades, "scale_probe decades")
             check_scale_probe_width(self.scale_probe_width, "scale_probe width")
             check_scale_probe_fraction(self.scale_probe_fraction, "scale_probe fraction")
+            check_scale_probe_hold(self.scale_probe_hold, "scale_probe hold")
             check_scale_probe_walk(self.scale_probe_walk, "scale_probe walk")
             check_scale_probe_climb(self.scale_probe_climb, "scale_probe climb")
         except ValueError as exc:
@@ -426,14 +436,19 @@ class Controller:
             raise fail("range_test flat_fallback and adaptive_fraction need a range test (num_steps is 0)")
         if not isinstance(self.scale_probe_anneal, bool):
             raise fail(f"scale_probe anneal must be true or false, got {self.scale_probe_anneal!r}")
+        if self.scale_probe_hold and not self.scale_probe_anneal:
+            raise fail("scale_probe hold needs anneal (a held share of an annealed candidate)")
         if not self.scale_probe_epochs and (
             self.scale_probe_width != 1
             or self.scale_probe_fraction
             or self.scale_probe_anneal
+            or self.scale_probe_hold
             or self.scale_probe_walk
             or self.scale_probe_climb
         ):
-            raise fail("scale_probe width, fraction, anneal, walk and climb need a probe (scale_probe epochs is 0)")
+            raise fail(
+                "scale_probe width, fraction, anneal, hold, walk and climb need a probe (scale_probe epochs is 0)"
+            )
         if self.scale_probe_epochs and not self.range_test_steps:
             raise fail("scale_probe needs a range test (range_test num_steps is 0): it checks the test's suggestion")
 

@@ -24,6 +24,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_hold,
     check_scale_probe_walk,
     check_scale_probe_width,
 )
@@ -56,6 +57,7 @@ def ensemble(
     scale_probe_width: int | None = None,
     scale_probe_fraction: float | None = None,
     scale_probe_anneal: bool | None = None,
+    scale_probe_hold: float | None = None,
     scale_probe_walk: int | None = None,
     scale_probe_climb: int | None = None,
     flags: bool = False,
@@ -96,6 +98,7 @@ def ensemble(
         "scale_probe_width": scale_probe_width,
         "scale_probe_fraction": scale_probe_fraction,
         "scale_probe_anneal": scale_probe_anneal,
+        "scale_probe_hold": scale_probe_hold,
         "scale_probe_walk": scale_probe_walk,
         "scale_probe_climb": scale_probe_climb,
     }
@@ -111,6 +114,7 @@ def ensemble(
         "scale_probe_width": check_scale_probe_width,
         "scale_probe_fraction": check_scale_probe_fraction,
         "scale_probe_anneal": check_scale_probe_anneal,
+        "scale_probe_hold": check_scale_probe_hold,
         "scale_probe_walk": check_scale_probe_walk,
         "scale_probe_climb": check_scale_probe_climb,
     }

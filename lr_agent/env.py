@@ -51,6 +51,7 @@ from lr_agent.scale_probe import (
     check_scale_probe_decades,
     check_scale_probe_epochs,
     check_scale_probe_fraction,
+    check_scale_probe_hold,
     check_scale_probe_walk,
     check_scale_probe_width,
     grid_scale_probe,
@@ -79,10 +80,10 @@ WorkloadFactory = Callable[[np.random.Generator], Workload]
 
 @contextlib.contextmanager
 def _candidate_lrs(
-    optimizer: torch.optim.Optimizer, group_lrs: list[float], steps: int, anneal: bool
+    optimizer: torch.optim.Optimizer, group_lrs: list[float], steps: int, anneal: bool, hold: float = 0.0
 ) -> Iterator[None]:
     """Inside, the ``i``-th optimizer step taken runs at ``group_lrs`` × ``candidate_lr_factor(i, steps,
-    anneal)`` (the last factor past ``steps``), so that a workload can train many steps in one call.
+    anneal, hold)`` (the last factor past ``steps``), so that a workload can train many steps in one call.
 
     Step hooks set the LRs; a ``step()`` that calls its parent class's counts once, and a step an
     AMP scaler skips is not counted.
@@ -90,7 +91,7 @@ def _candidate_lrs(
     taken = depth = 0
 
     def set_lrs(step: int) -> None:
-        factor = candidate_lr_factor(min(step, steps - 1), steps, anneal)
+        factor = candidate_lr_factor(min(step, steps - 1), steps, anneal, hold)
         for group, lr in zip(optimizer.param_groups, group_lrs, strict=True):
             group["lr"] = lr * factor
 
@@ -175,13 +176,17 @@ class TrainingRunEnv(gym.Env):
             trains when longer than ``scale_probe_epochs``.
         scale_probe_anneal: each candidate's LR falls along a cosine to zero over its steps
             instead of staying constant.
+        scale_probe_hold: with ``scale_probe_anneal``, the share of each candidate's steps (0 to
+            under 1) at its LR before the cosine starts, so that the candidate is judged as a
+            run that holds its LR a while, as the agents' runs do (0, the default: the cosine
+            starts at once).
         scale_probe_walk: while the best candidate is the lowest or the highest tried, the next
             grid LR that way trains too, up to this many more (0 to 4; 0, the default: no walk).
         scale_probe_climb: after the walk, while the best candidate is the highest tried and the
             loss fell at every higher LR, the next grid LR up trains too, or a decade up while the
             best has lowered the loss less than 5% from the starting loss, up to this many more
-            (0 to 6; 0, the default: no climb). Width, fraction, anneal, walk and climb need a
-            probe.
+            (0 to 6; 0, the default: no climb). Width, fraction, anneal, hold, walk and climb need
+            a probe.
         overrides: run settings fixed for every episode (``lr=0.01``, ``epochs=20``);
             ``reset(options=...)`` can fix them for one episode.
 
@@ -219,6 +224,7 @@ class TrainingRunEnv(gym.Env):
         scale_probe_width: int = 1,
         scale_probe_fraction: float = 0.0,
         scale_probe_anneal: bool = False,
+        scale_probe_hold: float = 0.0,
         scale_probe_walk: int = 0,
         scale_probe_climb: int = 0,
         **overrides: Any,
@@ -276,18 +282,22 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_width = check_scale_probe_width(scale_probe_width)
         self.scale_probe_fraction = check_scale_probe_fraction(scale_probe_fraction)
         self.scale_probe_anneal = check_scale_probe_anneal(scale_probe_anneal)
+        self.scale_probe_hold = check_scale_probe_hold(scale_probe_hold)
+        if self.scale_probe_hold and not scale_probe_anneal:
+            raise ValueError("scale_probe_hold needs scale_probe_anneal (a held share of an annealed candidate)")
         self.scale_probe_walk = check_scale_probe_walk(scale_probe_walk)
         self.scale_probe_climb = check_scale_probe_climb(scale_probe_climb)
         if not scale_probe_epochs and (
             self.scale_probe_width != 1
             or self.scale_probe_fraction
             or scale_probe_anneal
+            or self.scale_probe_hold
             or self.scale_probe_walk
             or self.scale_probe_climb
         ):
             raise ValueError(
-                "scale_probe_width, scale_probe_fraction, scale_probe_anneal, scale_probe_walk and "
-                "scale_probe_climb need a probe (scale_probe_epochs is 0)"
+                "scale_probe_width, scale_probe_fraction, scale_probe_anneal, scale_probe_hold, scale_probe_walk "
+                "and scale_probe_climb need a probe (scale_probe_epochs is 0)"
             )
         self.scale_probe_result: ScaleProbeResult | None = None  # what the episode's probe saw
         self.workload: Workload | None = None
@@ -449,7 +459,8 @@ class TrainingRunEnv(gym.Env):
         Each candidate (:func:`~lr_agent.scale_probe.scale_probe_candidates`, within the run's LR
         bounds) trains ``epochs`` (default: ``scale_probe_epochs``, or ``scale_probe_fraction`` of the
         run's epochs when longer; an ``epochs`` given is used as it is) at a constant LR (or, with
-        ``scale_probe_anneal``, one falling along a cosine to zero) from the same weights, optimizer
+        ``scale_probe_anneal``, one falling along a cosine to zero, after ``scale_probe_hold`` of
+        its steps) from the same weights, optimizer
         state and batches, and is scored by the validation loss; with ``scale_probe_walk``, the
         probe goes on past the best candidate when it is the lowest or highest tried, and with
         ``scale_probe_climb`` upward while the loss falls at every higher LR. The steps are
@@ -471,7 +482,7 @@ class TrainingRunEnv(gym.Env):
             workload.load_state_dict(copy.deepcopy(saved))  # a fresh copy: the optimizer keeps its tensors
             self.probe_steps += steps
             group_lrs = [lr * scale for scale in self.group_scales]
-            with _candidate_lrs(workload.optimizer, group_lrs, steps, self.scale_probe_anneal):
+            with _candidate_lrs(workload.optimizer, group_lrs, steps, self.scale_probe_anneal, self.scale_probe_hold):
                 # an epoch a call: a host sync per epoch on a GPU, not per step, and a stop at divergence
                 for done in range(0, steps, workload.steps_per_epoch):
                     if not math.isfinite(workload.train(min(workload.steps_per_epoch, steps - done))):

@@ -10,7 +10,9 @@ a longer one trains each candidate for a share of the run's budget (``fraction``
 run favours large LRs.
 An annealed probe (``anneal``) lowers each candidate's LR along a cosine to zero over its steps,
 so that it is judged as a run that ends annealed, as the controller's runs do, rather than by
-the noise a constant LR leaves.
+the noise a constant LR leaves; a held one (``hold``) keeps the LR for that share of the steps
+first, so that it is judged as a run that stays at its LR a while, as the controller's runs do
+before their tail (a high LR that breaks the model shows it there).
 A walking probe (``walk``) goes on past the candidates while the best one is the lowest or the
 highest tried: the next grid LR that way trains too, up to ``walk`` more, so that an anchor
 that is off by more than the probe's width can still reach the LR the run wants.
@@ -76,6 +78,14 @@ def check_scale_probe_anneal(anneal: bool, name: str = "scale_probe_anneal") -> 
     return anneal
 
 
+def check_scale_probe_hold(hold: float, name: str = "scale_probe_hold") -> float:
+    """``hold`` if it is in [0, 1) of a candidate's steps; a ``ValueError`` naming ``name`` if not."""
+    real = isinstance(hold, numbers.Real) and not isinstance(hold, bool)
+    if not real or not 0 <= hold < 1:  # also False for NaN
+        raise ValueError(f"{name} must be in [0, 1) of a candidate's steps, got {hold!r}")
+    return hold
+
+
 MAX_SCALE_PROBE_WALK = 4
 """The most grid LRs a walking probe may add past its candidates."""
 
@@ -112,10 +122,16 @@ def probe_steps_per_candidate(epochs: float, steps_per_epoch: int) -> int:
     return max(1, round(epochs * steps_per_epoch))
 
 
-def candidate_lr_factor(step: int, steps: int, anneal: bool) -> float:
+def candidate_lr_factor(step: int, steps: int, anneal: bool, hold: float = 0.0) -> float:
     """The factor on a candidate's LR at ``step`` of its ``steps``: 1, or with ``anneal`` a
-    cosine from 1 at the first step toward 0 after the last."""
-    return 0.5 * (1.0 + math.cos(math.pi * step / steps)) if anneal else 1.0
+    cosine from 1 toward 0 after the last step, starting after the first ``hold`` share of the
+    steps (1 until then)."""
+    if not anneal:
+        return 1.0
+    held = hold * steps
+    if step < held:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - held) / (steps - held)))
 
 
 def scale_probe_candidates(

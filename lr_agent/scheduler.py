@@ -105,7 +105,8 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
         grid, :func:`~lr_agent.scale_probe.scale_probe_candidates`) each run
         ``scale_probe_epochs`` × ``steps_per_epoch`` calls of ``train_step()`` (or
         ``controller.scale_probe_fraction`` × ``total_epochs`` epochs' worth, when longer) from the same
-        weights (with ``controller.scale_probe_anneal``, at an LR falling along a cosine to zero),
+        weights (with ``controller.scale_probe_anneal``, at an LR falling along a cosine to zero,
+        after ``controller.scale_probe_hold`` of the steps at the candidate's LR),
         and ``evaluate()`` (yours: the validation loss of the model as it is) scores
         each; the lowest loss becomes the anchor (with ``controller.scale_probe_walk``, after
         up to that many more grid LRs past the best, while it is the lowest or highest tried, and
@@ -170,9 +171,9 @@ class ControllerScheduler(torch.optim.lr_scheduler.LRScheduler):
 
                 def short_run(lr: float) -> float:
                     restart()
-                    anneal = self.controller.scale_probe_anneal
+                    anneal, hold = self.controller.scale_probe_anneal, self.controller.scale_probe_hold
                     for i in range(steps):
-                        if not math.isfinite(step_at(lr * candidate_lr_factor(i, steps, anneal))):
+                        if not math.isfinite(step_at(lr * candidate_lr_factor(i, steps, anneal, hold))):
                             return math.inf
                     return float(evaluate())
 

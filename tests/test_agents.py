@@ -47,7 +47,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         flags = ["--range-test-extend", "2", "--range-test-fraction", "0.2", "--range-test-flat-fallback",
                  "--range-test-adaptive-fraction", "0.4", "--anneal-tail", "0.3", "--scale-probe-epochs", "0.5",
                  "--scale-probe-decades", "1", "--scale-probe-width", "2", "--scale-probe-fraction", "0.1",
-                 "--scale-probe-anneal", "--scale-probe-walk", "1", "--scale-probe-climb", "2"]  # fmt: skip
+                 "--scale-probe-anneal", "--scale-probe-walk", "1", "--scale-probe-climb", "2",
+                 "--scale-probe-hold", "0.5"]  # fmt: skip
         assert main(["export", str(run_dir), "--out", str(tmp_path / "c.lrc"), *flags]) == 0
     else:
         export(run_dir, tmp_path / "c.lrc")
@@ -63,7 +64,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
     assert (loaded.scale_probe_epochs, loaded.scale_probe_decades) == ((0.5, 1.0) if probe else (0.0, 0.5))
     assert (loaded.scale_probe_width, loaded.scale_probe_fraction) == ((2, 0.1) if probe else (1, 0.0))
     assert loaded.scale_probe_anneal is bool(probe) and loaded.scale_probe_walk == (1 if probe else 0)
-    assert loaded.scale_probe_climb == (2 if probe else 0) and loaded.format_version == (11 if probe else 2)
+    assert loaded.scale_probe_climb == (2 if probe else 0) and loaded.scale_probe_hold == (0.5 if probe else 0.0)
+    assert loaded.format_version == (12 if probe else 2)
     assert "anchor_jitter" not in env_kwargs(options)  # evaluation runs are as deployed
     assert env_kwargs(options, training=True).get("anchor_jitter") == (0.5 if probe else None)
     if not probe:
@@ -79,6 +81,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         export(run_dir, tmp_path / "x.lrc", scale_probe_width=5)
     with pytest.raises(ValueError, match=r"--scale-probe-walk must be 0 \(no walk\) to 4 more grid LRs, got 5"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_walk=5)
+    with pytest.raises(ValueError, match=r"--scale-probe-hold must be in \[0, 1\) of a candidate's steps, got 1"):
+        export(run_dir, tmp_path / "x.lrc", scale_probe_hold=1)
     with pytest.raises(ValueError, match=r"--scale-probe-climb must be 0 \(no climb\) to 6 more LRs, got 7"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_climb=7)
     with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):

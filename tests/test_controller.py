@@ -202,6 +202,8 @@ def test_pretrained_controller_ships_and_loads():
     assert f"--scale-probe-walk {walk}" in recipe if walk else "--scale-probe-walk" not in recipe
     climb = controller.scale_probe_climb
     assert f"--scale-probe-climb {climb}" in recipe if climb else "--scale-probe-climb" not in recipe
+    hold = controller.scale_probe_hold
+    assert f"--scale-probe-hold {hold:g}" in recipe if hold else "--scale-probe-hold" not in recipe
     assert controller.action_mode in ("discrete", "continuous")
 
 

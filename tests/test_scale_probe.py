@@ -13,6 +13,7 @@ from lr_agent.ensemble import ensemble
 from lr_agent.env import _candidate_lrs
 from lr_agent.scale_probe import (
     candidate_lr_factor,
+    check_scale_probe_hold,
     grid_neighbour,
     grid_scale_probe,
     probe_epochs_per_candidate,
@@ -51,6 +52,20 @@ def test_an_annealed_candidate_falls_along_a_cosine_and_a_constant_one_does_not(
     assert factors == pytest.approx([1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2])
     assert 0 < factors[-1] < 0.15  # the last step still trains
     assert [candidate_lr_factor(i, 4, anneal=False) for i in range(4)] == [1.0] * 4
+
+
+def test_a_held_candidate_keeps_its_lr_for_its_share_of_the_steps_then_falls_along_a_cosine():
+    held = [candidate_lr_factor(i, 8, anneal=True, hold=0.5) for i in range(8)]
+    assert held == pytest.approx(
+        [1.0] * 4 + [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2]
+    )
+    assert [candidate_lr_factor(i, 8, anneal=True, hold=0.0) for i in range(8)] == [
+        candidate_lr_factor(i, 8, anneal=True) for i in range(8)
+    ]  # no hold: the cosine of an annealed candidate, bit for bit
+    assert [candidate_lr_factor(i, 8, anneal=False, hold=0.5) for i in range(8)] == [1.0] * 8
+    for hold in (1.0, -0.1, True, "0.5", math.nan):
+        with pytest.raises(ValueError, match="scale_probe_hold must be in \\[0, 1\\) of a candidate's steps, got"):
+            check_scale_probe_hold(hold)
 
 
 def test_the_lowest_validation_loss_wins_and_a_diverged_candidate_never_does():
@@ -242,6 +257,10 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
     with pytest.raises(ValueError, match="scale_probe_anneal must be True or False, got 'yes'"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal="yes")
+    with pytest.raises(ValueError, match="scale_probe_hold needs scale_probe_anneal"):
+        TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_hold=0.5)
+    with pytest.raises(ValueError, match="scale_probe_hold must be in \\[0, 1\\) of a candidate's steps, got 1"):
+        TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=1)
     for walk in (5, -1, True, 1.5):
         with pytest.raises(
             ValueError, match=f"scale_probe_walk must be 0 \\(no walk\\) to 4 more grid LRs, got {walk}"
@@ -282,6 +301,28 @@ def test_the_env_scores_annealed_candidates_by_the_run_they_stand_for():
     env.scale_probe_anneal = False
     constant = env.scale_probe(result.lrs[1])
     assert constant.lrs == result.lrs and constant.losses != pytest.approx(result.losses)
+
+
+def test_the_env_scores_held_candidates_at_their_lr_then_along_the_cosine():
+    env = TrainingRunEnv(
+        "digits-mlp", relative_lr_bounds=(1e-4, 1e4), epochs=3, optimizer="sgd", scale_probe_epochs=0.5,
+        scale_probe_anneal=True, scale_probe_hold=0.75,
+    )  # fmt: skip
+    env.reset(seed=0, options={"lr": 1e-2})
+    workload = env.workload
+    steps = probe_steps_per_candidate(0.5, workload.steps_per_epoch)
+    seen = []
+    workload.optimizer.register_step_post_hook(lambda *_: seen.append(workload.optimizer.param_groups[0]["lr"]))
+    result = env.scale_probe(1e-2)
+    assert len(seen) == steps * len(result.lrs)
+    held = math.ceil(0.75 * steps)  # the first three quarters at the candidate's LR, then the cosine
+    for i, lr in enumerate(result.lrs):
+        run = seen[i * steps : (i + 1) * steps]
+        assert run[:held] == pytest.approx([lr] * held) and run[-1] < lr / 2
+        assert run == pytest.approx([lr * candidate_lr_factor(j, steps, anneal=True, hold=0.75) for j in range(steps)])
+    env.scale_probe_hold = 0.0
+    annealed = env.scale_probe(1e-2)
+    assert annealed.lrs == result.lrs and annealed.losses != pytest.approx(result.losses)
 
 
 def test_an_annealed_candidate_that_diverges_scores_infinite_stops_at_that_epoch_and_the_run_is_restored():
@@ -434,6 +475,14 @@ def test_the_scheduler_trains_each_of_five_candidates_its_share_of_total_epochs(
     cosine = [candidate_lr_factor(i, 12, anneal=True) for i in range(12)]
     for i, lr in enumerate(sched.scale_probe_result.lrs):
         assert steps[swept + 12 * i : swept + 12 * (i + 1)] == pytest.approx([lr * f for f in cosine])
+    # held: each candidate's first 6 steps stay at its LR, then the cosine
+    held = dataclasses.replace(annealed, scale_probe_hold=0.5)
+    sched = ControllerScheduler(optimizer, held, total_epochs=5)
+    steps.clear()
+    sched.range_test(model, train_step, evaluate=evaluate, steps_per_epoch=4)
+    for i, lr in enumerate(sched.scale_probe_result.lrs):
+        run = steps[swept + 12 * i : swept + 12 * (i + 1)]
+        assert run[:6] == pytest.approx([lr] * 6) and run[6:] == pytest.approx([lr * f for f in cosine[::2]])
 
 
 def test_the_scheduler_walks_past_the_highest_candidate_while_it_wins():
@@ -519,17 +568,20 @@ def test_the_probe_round_trips_in_the_file_as_version_7_and_bad_values_name_the_
             Controller.load(tmp_path / "bad.lrc")
     with pytest.raises(ControllerFileError, match="scale_probe needs a range test"):
         random_controller(scale_probe_epochs=1.0)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
-        random_controller(range_test_steps=30, scale_probe_width=2)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
-        random_controller(range_test_steps=30, scale_probe_anneal=True)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
-        random_controller(range_test_steps=30, scale_probe_walk=2)
-    with pytest.raises(ControllerFileError, match="scale_probe width, fraction, anneal, walk and climb need a probe"):
-        random_controller(range_test_steps=30, scale_probe_climb=2)
+    for setting in (
+        {"scale_probe_width": 2},
+        {"scale_probe_anneal": True},
+        {"scale_probe_walk": 2},
+        {"scale_probe_climb": 2},
+        {"scale_probe_anneal": True, "scale_probe_hold": 0.5},
+    ):
+        with pytest.raises(
+            ControllerFileError, match="scale_probe width, fraction, anneal, hold, walk and climb need a probe"
+        ):
+            random_controller(range_test_steps=30, **setting)
 
 
-def test_wider_longer_annealed_walking_and_climbing_probes_round_trip_as_versions_8_to_11_and_older_files_read_defaults(
+def test_wider_longer_annealed_walking_climbing_and_held_probes_round_trip_as_versions_8_to_12_older_read_defaults(
     tmp_path,
 ):
     from safetensors.torch import save_file
@@ -561,12 +613,22 @@ def test_wider_longer_annealed_walking_and_climbing_probes_round_trip_as_version
         Controller.load(tmp_path / "v10.lrc").scale_probe_climb == 0
         and "climb" not in walking.metadata()["scale_probe"]
     )
+    held = dataclasses.replace(climbing, scale_probe_hold=0.75)
+    assert held.format_version == 12 and held.metadata()["scale_probe"]["hold"] == 0.75
+    assert Controller.load(held.save(tmp_path / "v12.lrc")).env_kwargs()["scale_probe_hold"] == 0.75
+    assert (
+        Controller.load(tmp_path / "v11.lrc").scale_probe_hold == 0.0
+        and "hold" not in climbing.metadata()["scale_probe"]
+    )
+    with pytest.raises(ControllerFileError, match="scale_probe hold needs anneal"):
+        dataclasses.replace(wide, scale_probe_hold=0.5)
     for field, value, message in [
         ("walk", 5, "scale_probe walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"),
         ("climb", 1.5, "scale_probe climb must be 0 \\(no climb\\) to 6 more LRs, got 1.5"),
         ("width", 1.5, "scale_probe width must be 1, 2 or 3 grid LRs either side, got 1.5"),
         ("fraction", -0.1, "scale_probe fraction must be in \\[0, 1\\) of the run's epochs, got -0.1"),
         ("anneal", "yes", "scale_probe anneal must be true or false, got 'yes'"),
+        ("hold", 1, "scale_probe hold must be in \\[0, 1\\) of a candidate's steps, got 1"),
     ]:
         meta = wide.metadata()
         meta["scale_probe"][field] = value
@@ -587,6 +649,10 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert walking.scale_probe_walk == 2 and walking.format_version == 10
     climbing = ensemble(members, scale_probe_epochs=1.0, scale_probe_walk=2, scale_probe_climb=4, flags=True)
     assert climbing.scale_probe_climb == 4 and climbing.format_version == 11
+    held = ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=0.5, flags=True)
+    assert held.scale_probe_hold == 0.5 and held.format_version == 12
+    with pytest.raises(ValueError, match="--scale-probe-hold must be in \\[0, 1\\) of a candidate's steps, got 2"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=2, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-climb must be 0 \\(no climb\\) to 6 more LRs, got 9"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_climb=9, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-walk must be 0 \\(no walk\\) to 4 more grid LRs, got -1"):
