@@ -507,6 +507,8 @@ def export(
         check_scale_probe_anneal(scale_probe_anneal, "--scale-probe-anneal")
     if scale_probe_hold is not None:
         check_scale_probe_hold(scale_probe_hold, "--scale-probe-hold")
+        if scale_probe_hold and not scale_probe_anneal:  # a trained agent's controller has no anneal
+            raise ValueError(f"--scale-probe-hold {scale_probe_hold:g} needs --scale-probe-anneal")
     if scale_probe_walk is not None:
         check_scale_probe_walk(scale_probe_walk, "--scale-probe-walk")
     if scale_probe_climb is not None:

@@ -437,7 +437,10 @@ class Controller:
         if not isinstance(self.scale_probe_anneal, bool):
             raise fail(f"scale_probe anneal must be true or false, got {self.scale_probe_anneal!r}")
         if self.scale_probe_hold and not self.scale_probe_anneal:
-            raise fail("scale_probe hold needs anneal (a held share of an annealed candidate)")
+            raise fail(
+                f"scale_probe hold {self.scale_probe_hold!r} needs anneal true (the held share of an annealed "
+                "candidate's steps)"
+            )
         if not self.scale_probe_epochs and (
             self.scale_probe_width != 1
             or self.scale_probe_fraction

@@ -284,7 +284,10 @@ class TrainingRunEnv(gym.Env):
         self.scale_probe_anneal = check_scale_probe_anneal(scale_probe_anneal)
         self.scale_probe_hold = check_scale_probe_hold(scale_probe_hold)
         if self.scale_probe_hold and not scale_probe_anneal:
-            raise ValueError("scale_probe_hold needs scale_probe_anneal (a held share of an annealed candidate)")
+            raise ValueError(
+                f"scale_probe_hold={scale_probe_hold!r} needs scale_probe_anneal=True (the held share of an annealed "
+                "candidate's steps); set both, or scale_probe_hold=0"
+            )
         self.scale_probe_walk = check_scale_probe_walk(scale_probe_walk)
         self.scale_probe_climb = check_scale_probe_climb(scale_probe_climb)
         if not scale_probe_epochs and (

@@ -125,10 +125,11 @@ def probe_steps_per_candidate(epochs: float, steps_per_epoch: int) -> int:
 def candidate_lr_factor(step: int, steps: int, anneal: bool, hold: float = 0.0) -> float:
     """The factor on a candidate's LR at ``step`` of its ``steps``: 1, or with ``anneal`` a
     cosine from 1 toward 0 after the last step, starting after the first ``hold`` share of the
-    steps (1 until then)."""
+    steps (1 until then; the steps before ``hold × steps``, and at most all but the last two, so
+    that a held candidate of two steps or more still ends below its LR)."""
     if not anneal:
         return 1.0
-    held = hold * steps
+    held = min(hold * steps, max(steps - 2, 0))
     if step < held:
         return 1.0
     return 0.5 * (1.0 + math.cos(math.pi * (step - held) / (steps - held)))

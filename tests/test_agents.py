@@ -83,6 +83,8 @@ def test_each_algorithm_trains_exports_and_acts_like_the_agent(algo, tmp_path):
         export(run_dir, tmp_path / "x.lrc", scale_probe_walk=5)
     with pytest.raises(ValueError, match=r"--scale-probe-hold must be in \[0, 1\) of a candidate's steps, got 1"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_hold=1)
+    with pytest.raises(ValueError, match="--scale-probe-hold 0.5 needs --scale-probe-anneal"):
+        export(run_dir, tmp_path / "x.lrc", scale_probe_epochs=1.0, scale_probe_hold=0.5)
     with pytest.raises(ValueError, match=r"--scale-probe-climb must be 0 \(no climb\) to 6 more LRs, got 7"):
         export(run_dir, tmp_path / "x.lrc", scale_probe_climb=7)
     with pytest.raises(ValueError, match=r"--anneal-tail must be a share of the budget in \[0, 1\], got 2"):

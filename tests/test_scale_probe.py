@@ -59,9 +59,12 @@ def test_a_held_candidate_keeps_its_lr_for_its_share_of_the_steps_then_falls_alo
     assert held == pytest.approx(
         [1.0] * 4 + [1.0, (1 + math.cos(math.pi / 4)) / 2, 0.5, (1 + math.cos(3 * math.pi / 4)) / 2]
     )
-    assert [candidate_lr_factor(i, 8, anneal=True, hold=0.0) for i in range(8)] == [
-        candidate_lr_factor(i, 8, anneal=True) for i in range(8)
-    ]  # no hold: the cosine of an annealed candidate, bit for bit
+    for steps in (1, 3, 8, 37):  # no hold: the cosine of an annealed candidate, bit for bit
+        cosine = [0.5 * (1 + math.cos(math.pi * i / steps)) for i in range(steps)]
+        assert [candidate_lr_factor(i, steps, anneal=True, hold=0.0) for i in range(steps)] == cosine
+    # a short candidate holds all but its last two steps, so that it still ends below its LR
+    assert [candidate_lr_factor(i, 4, anneal=True, hold=0.75) for i in range(4)] == pytest.approx([1, 1, 1, 0.5])
+    assert candidate_lr_factor(0, 1, anneal=True, hold=0.9) == 1.0
     assert [candidate_lr_factor(i, 8, anneal=False, hold=0.5) for i in range(8)] == [1.0] * 8
     for hold in (1.0, -0.1, True, "0.5", math.nan):
         with pytest.raises(ValueError, match="scale_probe_hold must be in \\[0, 1\\) of a candidate's steps, got"):
@@ -257,7 +260,7 @@ def test_probe_settings_are_checked():
         TrainingRunEnv("wine-mlp", scale_probe_anneal=True)
     with pytest.raises(ValueError, match="scale_probe_anneal must be True or False, got 'yes'"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal="yes")
-    with pytest.raises(ValueError, match="scale_probe_hold needs scale_probe_anneal"):
+    with pytest.raises(ValueError, match="scale_probe_hold=0.5 needs scale_probe_anneal=True"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_hold=0.5)
     with pytest.raises(ValueError, match="scale_probe_hold must be in \\[0, 1\\) of a candidate's steps, got 1"):
         TrainingRunEnv("wine-mlp", scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=1)
@@ -620,8 +623,13 @@ def test_wider_longer_annealed_walking_climbing_and_held_probes_round_trip_as_ve
         Controller.load(tmp_path / "v11.lrc").scale_probe_hold == 0.0
         and "hold" not in climbing.metadata()["scale_probe"]
     )
-    with pytest.raises(ControllerFileError, match="scale_probe hold needs anneal"):
+    with pytest.raises(ControllerFileError, match="scale_probe hold 0.5 needs anneal true"):
         dataclasses.replace(wide, scale_probe_hold=0.5)
+    meta = wide.metadata()
+    meta["scale_probe"]["hold"] = 0.5  # and no anneal
+    save_file(wide.tensors(), tmp_path / "held.lrc", metadata={"lr_agent": json.dumps(meta)})
+    with pytest.raises(ControllerFileError, match="held.lrc: .*scale_probe hold 0.5 needs anneal true"):
+        Controller.load(tmp_path / "held.lrc")
     for field, value, message in [
         ("walk", 5, "scale_probe walk must be 0 \\(no walk\\) to 4 more grid LRs, got 5"),
         ("climb", 1.5, "scale_probe climb must be 0 \\(no climb\\) to 6 more LRs, got 1.5"),
@@ -651,6 +659,8 @@ def test_ensemble_sets_the_probe_and_refuses_it_without_a_range_test():
     assert climbing.scale_probe_climb == 4 and climbing.format_version == 11
     held = ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=0.5, flags=True)
     assert held.scale_probe_hold == 0.5 and held.format_version == 12
+    with pytest.raises(ControllerFileError, match="scale_probe hold 0.5 needs anneal true"):
+        ensemble(members, scale_probe_epochs=1.0, scale_probe_hold=0.5, flags=True)  # the members do not anneal
     with pytest.raises(ValueError, match="--scale-probe-hold must be in \\[0, 1\\) of a candidate's steps, got 2"):
         ensemble(members, scale_probe_epochs=1.0, scale_probe_anneal=True, scale_probe_hold=2, flags=True)
     with pytest.raises(ValueError, match="--scale-probe-climb must be 0 \\(no climb\\) to 6 more LRs, got 9"):
