@@ -33,6 +33,7 @@ IMAGE_SHAPES = {
     "angles": (1, 8, 8),
     "dashes": (1, 8, 8),
     "strokes": (1, 8, 8),
+    "blots": (1, 8, 8),
 }
 """Data sets (bundled or generated) whose rows are flattened images: (channels, height, width)."""
 TEXT_ALPHABET = " abcdefghijklmnopqrstuvwxyz.,"
@@ -56,6 +57,8 @@ SEQUENCE_SHAPES = {
     "decays": (48, 1),
     "bursts": (20, 3),
     "pendulum": (32, 1),
+    "tones": (32, 1),
+    "stairs": (48, 1),
 }
 """Data sets whose rows are flattened sequences: (time steps, features per step)."""
 
@@ -718,6 +721,68 @@ def _pendulum() -> Dataset:
     return Dataset(angles.astype(np.float32), log_length, REGRESSION, sequence_shape=SEQUENCE_SHAPES["pendulum"])
 
 
+def _tones() -> Dataset:
+    """32 steps of a tone (amplitude 0.5 to 1.5, random phase) whose frequency changes once, between
+    steps 8 and 24, in noise (σ = 0.5); the class is whether it rises or falls and by a little
+    (×1.3) or a lot (×2): 4 classes, each as often. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["tones"][0]
+    y = rng.integers(0, 4, n)
+    ratio = np.array([1.3, 2.0, 1 / 1.3, 1 / 2.0])[y]
+    first = np.exp(rng.uniform(np.log(0.25), np.log(0.8), n)) / np.sqrt(np.maximum(ratio, 1.0))
+    change = rng.integers(8, 25, n)
+    t = np.arange(steps)
+    frequency = np.where(t < change[:, None], first[:, None], (first * ratio)[:, None])
+    phase = np.cumsum(frequency, axis=1) + rng.uniform(0, 2 * np.pi, (n, 1))
+    signals = rng.uniform(0.5, 1.5, (n, 1)) * np.sin(phase) + rng.normal(0.0, 0.5, (n, steps))
+    return Dataset(signals.astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["tones"])
+
+
+def _blots() -> Dataset:
+    """8×8 images of two blurred blots (σ = 0.7 to 1.2 pixels, brightness 0.6 to 1.4) in noise
+    (σ = 0.3); the target is the distance between their centres, in pixels. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    centres = rng.uniform(0.0, 7.0, (n, 2, 2))
+    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8), indexing="ij"), axis=-1)  # 8 × 8 × (row, col)
+    images = np.zeros((n, 8, 8))
+    for blot in range(2):
+        squared = ((grid[None] - centres[:, None, None, blot]) ** 2).sum(-1)
+        width, brightness = rng.uniform(0.7, 1.2, (n, 1, 1)), rng.uniform(0.6, 1.4, (n, 1, 1))
+        images += brightness * np.exp(-squared / (2 * width**2))
+    images += rng.normal(0.0, 0.3, images.shape)
+    distance = np.linalg.norm(centres[:, 0] - centres[:, 1], axis=1)
+    return Dataset(images.reshape(n, 64).astype(np.float32), distance, REGRESSION, IMAGE_SHAPES["blots"])
+
+
+def _stairs() -> Dataset:
+    """48 steps of a level that jumps 0 to 4 times (by ±0.6 to ±1.5, at random steps), in noise
+    (σ = 0.5) on a slow random drift; the class is the number of jumps (5 classes, each as
+    often). 3000 samples."""
+    rng = np.random.default_rng(0)
+    n, steps = 3000, SEQUENCE_SHAPES["stairs"][0]
+    y = rng.integers(0, 5, n)
+    signals = np.cumsum(rng.normal(0.0, 0.05, (n, steps)), axis=1) + rng.normal(0.0, 0.5, (n, steps))
+    for i in range(n):
+        for at in rng.choice(np.arange(4, steps - 4), y[i], replace=False):
+            signals[i, at:] += rng.choice([-1.0, 1.0]) * rng.uniform(0.6, 1.5)
+    return Dataset(signals.astype(np.float32), y, CLASSIFICATION, sequence_shape=SEQUENCE_SHAPES["stairs"])
+
+
+def _ridges() -> Dataset:
+    """A sum of four sine ridges in 8-D, sin of a random projection each (scales 1 to 3,
+    amplitudes 1, -0.8, 0.6 and 0.4), plus noise (σ = 0.1), of points uniform in [-2, 2]^8; a
+    regression. 3000 samples."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.uniform(-2.0, 2.0, (n, 8))
+    directions = rng.normal(0.0, 1.0, (8, 4))
+    directions /= np.linalg.norm(directions, axis=0)
+    y = (np.sin(x @ (directions * rng.uniform(1.0, 3.0, 4))) * np.array([1.0, -0.8, 0.6, 0.4])).sum(1)
+    y += rng.normal(0.0, 0.1, n)
+    return Dataset(x.astype(np.float32), y, REGRESSION)
+
+
 BUILTIN: dict[str, Callable[[], Dataset]] = {
     "digits": functools.partial(_sklearn, "digits"),
     "wine": functools.partial(_sklearn, "wine"),
@@ -769,6 +834,10 @@ BUILTIN: dict[str, Callable[[], Dataset]] = {
     "bursts": _bursts,
     "strokes": _strokes,
     "pendulum": _pendulum,
+    "tones": _tones,
+    "blots": _blots,
+    "stairs": _stairs,
+    "ridges": _ridges,
 }
 """Bundled or generated data sets, by the name a spec's ``[data] source`` uses."""
 

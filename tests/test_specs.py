@@ -94,6 +94,10 @@ GENERATED = {
     "bursts": 6,
     "strokes": 4,
     "pendulum": 1,
+    "tones": 4,
+    "blots": 1,
+    "stairs": 5,
+    "ridges": 1,
 }
 IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 """Generated classification data sets whose classes are unequal on purpose: their shares."""
@@ -103,7 +107,7 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
 # the next four entry 15's, the next four entry 16's, the next four entry 20's, the next four entry 22's,
-# the last four entry 24's.
+# the next four entry 24's, the last four entry 25's (drawn for the next measure).
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
@@ -137,6 +141,10 @@ DIGESTS = {
     "bursts": "9ec3cc5888e36602",
     "strokes": "7ac5fca947c4636a",
     "pendulum": "0cab1feef4444c54",
+    "tones": "6169b4c73bc65cb7",
+    "blots": "92a814717033447a",
+    "stairs": "7b096c899f12864b",
+    "ridges": "7641a9d3875e526f",
 }
 
 
