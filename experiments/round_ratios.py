@@ -9,6 +9,10 @@ and a row per workload; the one-LR grid's runs are checked against the full grid
 
     python experiments/round_ratios.py --grid runs/experiments/select/results.csv \\
         --runs runs/experiments/walk20/results.csv --method controller:runs/walk2.lrc
+
+A round cut short (``lr-agent experiment --report-only`` after a stop) is counted on the
+workloads it finished: ``--workloads`` names them, and each must have every seed of every
+method and of the grid.
 """
 
 from __future__ import annotations
@@ -49,8 +53,11 @@ def main() -> None:
     parser.add_argument("--grid", nargs="+", type=Path, required=True, help="results.csv files with the full grid")
     parser.add_argument("--runs", nargs="+", type=Path, required=True, help="results.csv files with the candidates")
     parser.add_argument("--method", nargs="+", required=True, help="methods to count, as results.csv names them")
+    parser.add_argument("--workloads", nargs="+", help="count only these workloads (default: all)")
     args = parser.parse_args()
     grid_rows = read(args.grid)
+    if args.workloads:
+        grid_rows = [row for row in grid_rows if row["workload"] in args.workloads]
     grid = seed_means(grid_rows, lambda row: row["group"] == "grid")
     best: dict[str, float] = {}
     for (workload, _, _), loss in grid.items():
@@ -63,14 +70,25 @@ def main() -> None:
         same = sum(full.get((r["workload"], r["method"], r["lr"], r["seed"])) == r["final_val_loss"] for r in again)
         print(f"{path}: {len(again)} grid runs, {same} the same as the full grid's to the last bit")
     every_row = read(args.runs + args.grid)
+    if args.workloads:
+        every_row = [row for row in every_row if row["workload"] in args.workloads]
+        seeds = {row["seed"] for row in every_row}
+        for workload in args.workloads:
+            for method in [*args.method, "constant", "cosine"]:
+                runs = [row for row in every_row if row["workload"] == workload and row["method"] == method]
+                lrs = {row["lr"] for row in runs}
+                if len(runs) != len(seeds) * len(lrs) or not runs:
+                    raise SystemExit(f"{workload}: {method} has {len(runs)} runs, not every seed at every LR")
     for method in args.method:
         means = seed_means(every_row, lambda row, m=method: row["method"] == m)
         if not means:
             raise SystemExit(f"no runs of {method!r} in {', '.join(map(str, args.runs + args.grid))}")
         ratios = {(workload, lr): loss / best[workload] for (workload, _, lr), loss in means.items()}
         values = list(ratios.values())
+        steps = sum(int(row["optimizer_steps"]) for row in every_row if row["method"] == method)
         print(f"\n{method}: within 2% {sum(v <= 1.02 for v in values)}/{len(values)}, within 10% "
-              f"{sum(v <= 1.10 for v in values)}/{len(values)}, median {statistics.median(values):.4f}")  # fmt: skip
+              f"{sum(v <= 1.10 for v in values)}/{len(values)}, median {statistics.median(values):.4f}, "
+              f"optimizer steps {steps:,}")  # fmt: skip
         lrs = sorted({lr for _, lr in ratios})
         print("| workload | " + " | ".join(f"LR {lr:g}" for lr in lrs) + " |")
         print("| --- |" + " --- |" * len(lrs))
