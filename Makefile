@@ -33,7 +33,8 @@ demo: setup
 # a scale probe checks the range test's LR, each candidate training an epoch or 30% of the
 # budget at an LR annealed to zero, whichever is longer, and the probe walking up to two grid LRs
 # past its best while that is the lowest or highest tried (entries 15 to 17 and 20), then climbing
-# up to four more LRs while the loss still falls at every higher LR (entry 24).
+# up to four more LRs while the loss still falls at every higher LR (entry 24); each candidate
+# holds its LR for three quarters of its steps before the cosine (entry 25).
 MIX_SPECS := digits-mlp,wine-mlp,breast-cancer-mlp,diabetes-regression,moons-mlp,shapes-cnn,friedman3-regression
 pretrained: setup
 	rm -rf runs/default
@@ -46,7 +47,7 @@ pretrained: setup
 	$(BIN)/lr-agent ensemble runs/default/seed1.lrc,runs/default/seed0.lrc,runs/default/seed3.lrc,runs/default/mix2.lrc \
 		--out lr_agent/data/default.lrc --range-test-extend 2 --range-test-fraction 0.1 --range-test-flat-fallback \
 		--anneal-tail 0.25 --scale-probe-epochs 1 --scale-probe-fraction 0.3 --scale-probe-anneal \
-		--scale-probe-walk 2 --scale-probe-climb 4
+		--scale-probe-walk 2 --scale-probe-climb 4 --scale-probe-hold 0.75
 
 test: setup
 	$(BIN)/python -m pytest
