@@ -31,10 +31,10 @@ demo: setup
 # starts to rise (entry 12); a cosine tail anneals the LR over the budget's last quarter (entry 14;
 # a half, chosen in entry 21, was undone in entry 22);
 # a scale probe checks the range test's LR, each candidate training an epoch or 30% of the
-# budget at an LR annealed to zero, whichever is longer, and the probe walking up to two grid LRs
+# budget, whichever is longer, at its LR for three quarters of those steps and then annealed to
+# zero (entry 25), and the probe walking up to two grid LRs
 # past its best while that is the lowest or highest tried (entries 15 to 17 and 20), then climbing
-# up to four more LRs while the loss still falls at every higher LR (entry 24); each candidate
-# holds its LR for three quarters of its steps before the cosine (entry 25).
+# up to four more LRs while the loss still falls at every higher LR (entry 24).
 MIX_SPECS := digits-mlp,wine-mlp,breast-cancer-mlp,diabetes-regression,moons-mlp,shapes-cnn,friedman3-regression
 pretrained: setup
 	rm -rf runs/default

@@ -107,7 +107,7 @@ IMBALANCED = {"imbalanced": (0.8, 0.15, 0.05)}
 # four were entry 12's test workloads and are now selection workloads; the next four entry 13's
 # (s_curve comes from scikit-learn too), the next four entry 14's (imbalanced from scikit-learn),
 # the next four entry 15's, the next four entry 16's, the next four entry 20's, the next four entry 22's,
-# the next four entry 24's, the last four entry 25's (drawn for the next measure).
+# the next four entry 24's, the last four entry 26's (drawn in entry 25).
 DIGESTS = {
     "quantiles": "133cfabc32adbb29",
     "swiss_roll": "5fa2930271f87308",
