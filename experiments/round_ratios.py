@@ -8,7 +8,9 @@ grid). For each method given: the cases within 2% and 10% of the grid's best, th
 and a row per workload; the one-LR grid's runs are checked against the full grid's, to the bit.
 
     python experiments/round_ratios.py --grid runs/experiments/select/results.csv \\
-        --runs runs/experiments/walk20/results.csv --method controller:runs/walk2.lrc
+        --runs runs/experiments/walk20/results.csv --method controller:$PWD/runs/walk2.lrc
+
+(results.csv names a controller file by its full path.)
 
 A round cut short (``lr-agent experiment --report-only`` after a stop) is counted on the
 workloads it finished: ``--workloads`` names them, and each must have every seed of every
